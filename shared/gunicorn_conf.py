@@ -1,0 +1,41 @@
+"""Gunicorn settings shared by every service (``gunicorn -c shared/gunicorn_conf.py``).
+
+Threaded workers (``gthread``) with keep-alive; the worker and thread counts
+come from ``WEB_CONCURRENCY`` and ``GUNICORN_THREADS``. When
+``PROMETHEUS_MULTIPROC_DIR`` is set, the folder is emptied at start and each
+dead worker's samples are marked so ``/metrics`` sums the live ones.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+from prometheus_client import multiprocess
+
+workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread"
+keepalive = 5
+timeout = 30
+graceful_timeout = 10
+accesslog = None  # the app logs one JSON line per request itself
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# One fixed control socket path would be shared by every service on a machine.
+control_socket_disable = True
+
+
+def on_starting(server: Any) -> None:
+    """Start with an empty metrics folder so old workers' samples don't linger."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder, exist_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Let the metrics of a worker that exited stop counting as live gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -1,0 +1,67 @@
+"""Prometheus request metrics for every service, and the ``/metrics`` endpoint.
+
+Under gunicorn each worker is its own process, so when
+``PROMETHEUS_MULTIPROC_DIR`` is set the endpoint aggregates every worker's
+samples from that folder (``shared.gunicorn_conf`` prepares it).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+LABELS = ("service", "route", "method", "status")
+
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests served.", LABELS)
+HTTP_REQUEST_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Time to serve an HTTP request, from first byte read to response built.",
+    LABELS,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+
+def _route_template() -> str:
+    # The rule, not the path: one series per route, however many ids exist.
+    return request.url_rule.rule if request.url_rule is not None else "unmatched"
+
+
+def metrics_payload() -> bytes:
+    """Every metric of this process, or of all workers in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def register_metrics(app: Flask, service: str) -> None:
+    """Count and time every request; serve ``GET /metrics``."""
+
+    @app.before_request
+    def start_timer() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def observe(response: Response) -> Response:
+        started = g.get("request_started")
+        if started is not None:
+            labels = (service, _route_template(), request.method, str(response.status_code))
+            HTTP_REQUESTS.labels(*labels).inc()
+            HTTP_REQUEST_DURATION.labels(*labels).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(metrics_payload(), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,37 @@
+"""Settings every service shares, read from environment variables (12-factor).
+
+Each service subclasses :class:`ServiceSettings` in its own ``settings.py`` and
+adds its knobs there; every field has a default that works on a developer
+machine, and ``.env.example`` lists them all.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+
+
+class ServiceSettings(BaseSettings):
+    """Knobs common to every HTTP service."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    service_name: str = "clientele"
+    log_level: str = "INFO"
+    #: Largest request body accepted, in bytes; bigger bodies get 413.
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+    jwt_issuer: str = "clientele-gateway"
+    jwt_audience: str = "clientele"
+    #: Where services fetch the gateway's public keys.
+    jwt_jwks_url: str = "http://127.0.0.1:8000/.well-known/jwks.json"
+    #: Clock skew tolerated on ``exp``/``nbf``/``iat``.
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    #: Shortest time between two forced JWKS refreshes on an unknown key id.
+    jwt_jwks_cooldown_seconds: float = Field(default=5.0, ge=0)
+    #: Database connections kept per process.
+    database_pool_size: int = Field(default=8, ge=1)
+    database_connect_timeout_seconds: int = Field(default=3, ge=1)
+    #: Statement timeout applied to every connection, in milliseconds.
+    database_statement_timeout_ms: int = Field(default=5000, ge=0)

@@ -1,0 +1,117 @@
+"""The Flask skeleton every service starts from.
+
+:func:`create_service_app` wires, in order: JSON logging, the request id,
+the body size limit, problem+json errors, metrics, health and the OpenAPI
+document. A service's ``create_app`` calls it, then adds its own API.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import flask_restful
+import yaml
+from flask import Flask, Response, g, jsonify, request
+
+from shared.errors import register_error_handlers
+from shared.health import HealthCheck, register_health
+from shared.logs import configure_logging, current_request_id
+from shared.metrics import register_metrics
+from shared.settings import ServiceSettings
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+#: Paths every service serves without a token.
+OPERATIONAL_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json")
+
+access_log = logging.getLogger("clientele.access")
+
+
+def install_request_context(app: Flask) -> None:
+    """Give every request an id (kept from the caller if sane) and log it once."""
+
+    @app.before_request
+    def bind_request_id() -> None:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        g.request_id = request_id
+        g.request_id_token = current_request_id.set(request_id)
+        g.access_started = time.perf_counter()
+
+    @app.after_request
+    def echo_request_id(response: Response) -> Response:
+        request_id = g.get("request_id")
+        if request_id:
+            response.headers[REQUEST_ID_HEADER] = request_id
+            started = g.get("access_started", time.perf_counter())
+            access_log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "remote_addr": request.remote_addr,
+                },
+            )
+        return response
+
+    @app.teardown_request
+    def unbind_request_id(_error: BaseException | None) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            current_request_id.reset(token)
+
+
+class _ContractLoader(yaml.CSafeLoader):
+    """SafeLoader that leaves dates as the strings the contract wrote."""
+
+
+_ContractLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def serve_openapi(app: Flask, document_path: Path) -> None:
+    """Serve the service's contract (``openapi.yaml``) at ``/openapi.json``."""
+    text = document_path.read_text()
+    document: dict[str, Any] = yaml.load(text, Loader=_ContractLoader)  # noqa: S506 (SafeLoader subclass)
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return jsonify(document)
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    readiness: Mapping[str, HealthCheck],
+    openapi_path: Path | None = None,
+) -> Flask:
+    """A Flask app with the platform's cross-cutting behaviour installed."""
+    configure_logging(settings.service_name, settings.log_level)
+    app = Flask(settings.service_name)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    install_request_context(app)
+    register_error_handlers(app)
+    register_metrics(app, settings.service_name)
+    register_health(app, settings.service_name, readiness)
+    if openapi_path is not None:
+        serve_openapi(app, openapi_path)
+    return app
+
+
+class ProblemApi(flask_restful.Api):  # type: ignore[misc]
+    """Flask-RESTful, but errors go to the app's problem+json handlers."""
+
+    def handle_error(self, e: Exception) -> Response:
+        # Re-raising makes Flask-RESTful fall back to Flask's own handlers.
+        raise e
