@@ -1,0 +1,1 @@
+"""The customer API: system of record for customers and their notes."""

@@ -1,0 +1,217 @@
+"""HTTP resources of the customer API: read the request, call the service, shape the answer."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+import flask_restful
+from flask import Flask, Response, current_app, request
+
+from customer_service.schemas import (
+    CustomerCreate,
+    CustomerQuery,
+    CustomerRead,
+    CustomerUpdate,
+    NoteCreate,
+    NoteQuery,
+)
+from customer_service.service import (
+    CustomerService,
+    ExpectedVersion,
+    IdempotencyKey,
+    etag_of,
+    fingerprint_of,
+)
+from shared.auth import current_principal, require_scope
+from shared.errors import BadRequest, PreconditionRequired
+from shared.validation import json_body, parse_body, parse_query
+from shared.web import ProblemApi
+
+READ = "customers:read"
+WRITE = "customers:write"
+DELETE = "customers:delete"
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+_VERSION_TAG = re.compile(r'(?P<quote>"?)(?P<version>[0-9]{1,9})(?P=quote)')
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A JSON response with the app's serialiser (field order kept)."""
+    return Response(
+        current_app.json.dumps(payload),
+        status=status,
+        headers=headers,
+        mimetype="application/json",
+    )
+
+
+def customer_response(
+    customer: CustomerRead, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A customer with its ``ETag``."""
+    return json_response(
+        customer.model_dump(mode="json"),
+        status,
+        {"ETag": etag_of(customer.version), **(headers or {})},
+    )
+
+
+def expected_version() -> ExpectedVersion | None:
+    """The versions ``If-Match`` allows, or None when the header is absent."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    tags = [tag.strip() for tag in header.split(",")]
+    if tags == ["*"]:
+        return ExpectedVersion(versions=frozenset(), any_version=True)
+    # Our tags are "<version>" (a bare number is accepted too); weak tags and anything
+    # else never match, so they make the request stale (412).
+    matches = (_VERSION_TAG.fullmatch(tag) for tag in tags)
+    versions = frozenset(int(match.group("version")) for match in matches if match)
+    return ExpectedVersion(versions=versions)
+
+
+def required_version() -> ExpectedVersion:
+    """Like :func:`expected_version`, but a missing ``If-Match`` is 428."""
+    expected = expected_version()
+    if expected is None:
+        raise PreconditionRequired(
+            'This request needs an If-Match header with the ETag you last read, e.g. "3"'
+        )
+    return expected
+
+
+def idempotency_key() -> str | None:
+    """The ``Idempotency-Key`` header, if sent; 400 unless 1-255 printable ASCII characters."""
+    value = request.headers.get(IDEMPOTENCY_HEADER)
+    if value is None or _IDEMPOTENCY_KEY.fullmatch(value):
+        return value
+    message = "must be 1 to 255 printable ASCII characters"
+    raise BadRequest(
+        f"{IDEMPOTENCY_HEADER} {message}",
+        errors=[{"field": IDEMPOTENCY_HEADER, "message": message, "code": "invalid_header"}],
+    )
+
+
+def next_link(cursor: str) -> str:
+    """``Link`` header for the next page, relative to this request's own URL.
+
+    A query-only reference resolves against whatever path the client used, so it
+    stays right behind the gateway's ``/api/v1`` prefix.
+    """
+    params = [(name, value) for name, value in request.args.items(multi=True) if name != "cursor"]
+    return f'<?{urlencode([*params, ("cursor", cursor)])}>; rel="next"'
+
+
+class _ServiceResource(flask_restful.Resource):  # type: ignore[misc]
+    """A resource holding the service it delegates to."""
+
+    def __init__(self, service: CustomerService) -> None:
+        self.service = service
+
+
+class CustomerCollection(_ServiceResource):
+    """``/customers``: list and create."""
+
+    @require_scope(READ)
+    def get(self) -> Response:
+        """A page of customers; ``Link: rel="next"`` when there is more."""
+        page = self.service.list_customers(parse_query(CustomerQuery))
+        response = json_response(page.model_dump(mode="json"))
+        if page.next_cursor:
+            response.headers["Link"] = next_link(page.next_cursor)
+        return response
+
+    @require_scope(WRITE)
+    def post(self) -> Response:
+        """Create a customer, at most once per ``Idempotency-Key``."""
+        key = idempotency_key()
+        data = parse_body(CustomerCreate)
+        idempotency = None
+        if key is not None:
+            subject = current_principal().subject
+            idempotency = IdempotencyKey(subject, key, fingerprint_of(json_body()))
+        creation = self.service.create_customer(data, idempotency=idempotency)
+        headers = {"Location": f"/customers/{creation.customer.id}"}
+        if creation.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return customer_response(creation.customer, 201, headers)
+
+
+class CustomerItem(_ServiceResource):
+    """``/customers/{id}``: read, patch, delete."""
+
+    @require_scope(READ)
+    def get(self, customer_id: UUID) -> Response:
+        """The customer, or 304 when ``If-None-Match`` names its current version."""
+        customer = self.service.get_customer(customer_id)
+        etag = etag_of(customer.version)
+        if request.if_none_match.contains_weak(str(customer.version)):
+            return Response(status=304, headers={"ETag": etag})
+        return customer_response(customer)
+
+    @require_scope(WRITE)
+    def patch(self, customer_id: UUID) -> Response:
+        """Apply a JSON merge patch to the version named by ``If-Match``."""
+        expected = required_version()
+        patch = parse_body(CustomerUpdate)
+        return customer_response(
+            self.service.update_customer(customer_id, patch, expected=expected)
+        )
+
+    @require_scope(DELETE)
+    def delete(self, customer_id: UUID) -> Response:
+        """Soft-delete the customer."""
+        self.service.delete_customer(customer_id, expected=expected_version())
+        response = Response(status=204)
+        response.headers.remove("Content-Type")  # no body, so nothing to describe
+        return response
+
+
+class CustomerRestore(_ServiceResource):
+    """``/customers/{id}/restore``: undo a soft delete."""
+
+    @require_scope(DELETE)
+    def post(self, customer_id: UUID) -> Response:
+        """Restore a deleted customer."""
+        expected = expected_version()
+        return customer_response(self.service.restore_customer(customer_id, expected=expected))
+
+
+class CustomerNotes(_ServiceResource):
+    """``/customers/{id}/notes``: add and list notes."""
+
+    @require_scope(READ)
+    def get(self, customer_id: UUID) -> Response:
+        """A page of the customer's notes, newest first."""
+        page = self.service.list_notes(customer_id, parse_query(NoteQuery))
+        response = json_response(page.model_dump(mode="json"))
+        if page.next_cursor:
+            response.headers["Link"] = next_link(page.next_cursor)
+        return response
+
+    @require_scope(WRITE)
+    def post(self, customer_id: UUID) -> Response:
+        """Add a note signed with the caller's name."""
+        data = parse_body(NoteCreate)
+        note = self.service.add_note(customer_id, data, author=current_principal().name)
+        return json_response(note.model_dump(mode="json"), 201)
+
+
+def register_api(app: Flask, service: CustomerService) -> None:
+    """Serve the customer resources on ``app``."""
+    api = ProblemApi(app)
+    resources: list[tuple[type[_ServiceResource], str]] = [
+        (CustomerCollection, "/customers"),
+        (CustomerItem, "/customers/<uuid:customer_id>"),
+        (CustomerRestore, "/customers/<uuid:customer_id>/restore"),
+        (CustomerNotes, "/customers/<uuid:customer_id>/notes"),
+    ]
+    for resource, path in resources:
+        api.add_resource(resource, path, resource_class_kwargs={"service": service})

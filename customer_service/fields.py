@@ -1,0 +1,148 @@
+"""Rules for single field values, used by the pydantic models in ``schemas``.
+
+Each rule raises ``ValueError`` with a message meant for the client; pydantic turns
+it into one entry of a 422 problem naming the field. Several rules exist only
+because PostgreSQL refuses what JSON allows (NUL characters, lone surrogates,
+``NaN``): rejecting those here keeps them from ever reaching the database as a 500.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import email_validator
+import iso3166
+
+#: Deepest nesting allowed inside ``attributes`` (the object itself is level 1).
+MAX_ATTRIBUTE_DEPTH = 8
+
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def text_problem(value: str) -> str | None:
+    """Why PostgreSQL could not store ``value`` as text, or None if it can."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text (no unpaired surrogates)"
+    return None
+
+
+def check_text(value: Any) -> Any:
+    """Refuse strings the database cannot store; other types go on to type checks."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem:
+            raise ValueError(problem)
+    return value
+
+
+def strip_and_require_visible(value: str) -> str:
+    """Trim surrounding whitespace; something must remain."""
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError("must not be blank")
+    return stripped
+
+
+def require_visible(value: str) -> str:
+    """Keep the text as sent, but refuse text that is only whitespace."""
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def normalise_email(value: str) -> str:
+    """A syntactically valid address, normalised (domain lower-cased); no DNS lookup."""
+    try:
+        checked = email_validator.validate_email(value.strip(), check_deliverability=False)
+    except email_validator.EmailNotValidError as error:
+        raise ValueError(f"is not a valid email address: {error}") from None
+    return str(checked.normalized)
+
+
+def check_country(value: str) -> str:
+    """An ISO 3166-1 alpha-2 code that exists, upper-cased."""
+    code = value.upper()
+    if code not in iso3166.countries_by_alpha2:
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def unique_in_order(items: list[str]) -> list[str]:
+    """Drop repeated items, keeping the first occurrence of each."""
+    return list(dict.fromkeys(items))
+
+
+def check_attributes(value: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object PostgreSQL can store as ``jsonb``, at most ``MAX_ATTRIBUTE_DEPTH`` deep."""
+    _check_json_value(value, depth=1)
+    return value
+
+
+def _check_json_value(value: Any, depth: int) -> None:
+    if isinstance(value, dict | list):
+        if depth > MAX_ATTRIBUTE_DEPTH:
+            raise ValueError(f"must not nest deeper than {MAX_ATTRIBUTE_DEPTH} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_json_text(key)
+                _check_json_value(item, depth + 1)
+        else:
+            for item in value:
+                _check_json_value(item, depth + 1)
+    elif isinstance(value, str):
+        _check_json_text(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must not contain NaN or infinite numbers")
+
+
+def _check_json_text(value: str) -> None:
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(f"keys and strings {problem}")
+
+
+def parse_query_integer(value: Any) -> Any:
+    """Digits only: no sign, spaces, underscores or decimals in a query-string integer."""
+    if isinstance(value, str):
+        if not _DIGITS.fullmatch(value):
+            raise ValueError("must be a whole number written in digits")
+        return int(value)
+    return value
+
+
+def parse_rfc3339(value: Any) -> Any:
+    """An RFC 3339 date-time with its offset (``Z`` or ``+hh:mm``); no naive times."""
+    if isinstance(value, str):
+        if not _RFC3339.fullmatch(value):
+            raise ValueError(
+                "must be an RFC 3339 date-time with an offset, e.g. 2024-05-01T12:00:00Z"
+            )
+        try:
+            return to_utc(datetime.fromisoformat(value.upper()))
+        except ValueError:
+            raise ValueError("is not a real date and time") from None
+    return value
+
+
+def to_utc(moment: datetime) -> datetime:
+    """The same instant in UTC, clamped to the range Python can hold.
+
+    PostgreSQL refuses offsets beyond 15:59 that RFC 3339 allows, so instants go to
+    the database in UTC. Only 0001-01-01 and 9999-12-31 can overflow; clamping them
+    changes no answer, as no customer is that old or that new.
+    """
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        limit = datetime.min if moment.year == datetime.min.year else datetime.max
+        return limit.replace(tzinfo=UTC)
