@@ -1,0 +1,1 @@
+"""The gateway: the public API's front door (authentication, RBAC, routing)."""

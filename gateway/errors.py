@@ -1,0 +1,62 @@
+"""What can go wrong in authentication, as problems a client can read."""
+
+from __future__ import annotations
+
+from shared.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
+
+
+class InvalidCredentials(Unauthorized):
+    """Wrong username or password, or a disabled account: one message for all."""
+
+    slug = "invalid-credentials"
+
+    def __init__(self) -> None:
+        super().__init__("Invalid username or password")
+
+
+class RefreshTokenRejected(Unauthorized):
+    """The refresh token is unknown, spent, expired or revoked."""
+
+    slug = "invalid-refresh-token"
+
+    def __init__(self) -> None:
+        super().__init__("Refresh token is invalid, expired or revoked; log in again")
+
+
+class InvalidApiKey(Unauthorized):
+    """The API key is malformed, unknown, revoked or expired."""
+
+    slug = "invalid-api-key"
+
+    def __init__(self) -> None:
+        super().__init__("API key is invalid, revoked or expired")
+
+
+class UsernameTaken(Conflict):
+    """Another user already has this username (compared case-insensitively)."""
+
+    slug = "username-taken"
+
+
+class LastAdminRequired(Conflict):
+    """The change would leave no enabled admin."""
+
+    slug = "last-admin"
+
+
+class UserNotFound(NotFound):
+    """No user has this id."""
+
+    slug = "user-not-found"
+
+
+class ApiKeyNotFound(NotFound):
+    """No API key has this id."""
+
+    slug = "api-key-not-found"
+
+
+class SigningKeyUnavailable(ServiceUnavailable):
+    """No signing key can be used (none active yet, or it cannot be decrypted)."""
+
+    slug = "signing-key-unavailable"

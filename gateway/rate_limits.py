@@ -1,0 +1,124 @@
+"""Rate limits kept in Redis with the ``limits`` library.
+
+A sliding window counter per key: one atomic Lua script per hit, so the
+count holds however many gateway workers share it, in constant time and two
+Redis keys per client. (A moving window is exact at window edges too, but
+keeps one list entry per request: measured, its cost grew with the traffic of
+a busy principal.) Keys are ``principal:<subject>`` for API calls and ``ip:<address>``
+for the credential endpoints. Every limited response carries
+``RateLimit-Limit``/``RateLimit-Remaining``/``RateLimit-Reset``; a refused one
+is 429 with ``Retry-After``.
+
+When Redis cannot be reached the gateway lets the request through and counts
+it in ``gateway_rate_limit_errors_total``: a rate limiter outage should not
+take the whole API down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from flask import Flask, Response, g, request
+from limits import RateLimitItem, parse
+from limits.errors import StorageError
+from limits.storage import RedisStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
+from prometheus_client import Counter
+
+from gateway.authentication import authenticate_request
+from shared.errors import TooManyRequests
+
+logger = logging.getLogger(__name__)
+
+RATE_LIMITED = Counter("gateway_rate_limited_total", "Requests refused by a rate limit.", ["limit"])
+RATE_LIMIT_ERRORS = Counter(
+    "gateway_rate_limit_errors_total", "Requests let through because Redis could not count them."
+)
+
+
+@dataclass(frozen=True)
+class LimitState:
+    """What the ``RateLimit-*`` headers report for one request."""
+
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+    def headers(self) -> dict[str, str]:
+        """The ``RateLimit-*`` response headers."""
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+        }
+
+
+class RateLimiter:
+    """Named limits (``"api"``, ``"auth"``) counted per key in Redis."""
+
+    def __init__(self, redis_url: str, limits: dict[str, str], *, key_prefix: str) -> None:
+        storage = RedisStorage(
+            redis_url,
+            key_prefix=key_prefix,
+            wrap_exceptions=True,
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+        )
+        self._strategy = SlidingWindowCounterRateLimiter(storage)
+        self._limits: dict[str, RateLimitItem] = {
+            name: parse(text) for name, text in limits.items()
+        }
+
+    def hit(self, name: str, key: str) -> LimitState | None:
+        """Count one request; raise 429 over the limit; None if Redis is down."""
+        item = self._limits[name]
+        try:
+            allowed = self._strategy.hit(item, name, key)
+            stats = self._strategy.get_window_stats(item, name, key)
+        except StorageError as error:
+            RATE_LIMIT_ERRORS.inc()
+            logger.warning("rate limit not applied, Redis unavailable: %s", error)
+            return None
+        reset = max(1, math.ceil(stats.reset_time - time.time()))
+        state = LimitState(item.amount, max(0, stats.remaining), reset)
+        if not allowed:
+            RATE_LIMITED.labels(name).inc()
+            raise TooManyRequests(
+                f"Rate limit of {item} exceeded; retry in {reset} s",
+                headers={**state.headers(), "Retry-After": str(reset)},
+            )
+        return state
+
+
+def enforce(limiter: RateLimiter, name: str, key: str) -> None:
+    """Count this request against ``name`` for ``key``; headers follow in the response."""
+    g.rate_limit_state = limiter.hit(name, key)
+
+
+#: Endpoints where credentials are tried: limited per client address.
+CREDENTIAL_PATHS = frozenset({"/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/auth/logout"})
+#: The gateway's own endpoints for signed-in callers: limited per principal.
+PRINCIPAL_PREFIXES = ("/api/v1/auth/users", "/api/v1/auth/api-keys", "/api/v1/auth/signing-keys")
+
+
+def install_rate_limits(app: Flask, limiter: RateLimiter) -> None:
+    """Limit the gateway's own endpoints; forwarded routes count in the forwarding view."""
+
+    @app.before_request
+    def limit_gateway_endpoints() -> None:
+        if request.path in CREDENTIAL_PATHS:
+            enforce(limiter, "auth", f"ip:{request.remote_addr}")
+        elif request.path.startswith(PRINCIPAL_PREFIXES):
+            principal = authenticate_request().principal
+            enforce(limiter, "api", f"principal:{principal.subject}")
+
+    @app.after_request
+    def add_headers(response: Response) -> Response:
+        state: LimitState | None = g.get("rate_limit_state")
+        if state is not None:
+            for name, value in state.headers().items():
+                response.headers.setdefault(name, value)
+        return response

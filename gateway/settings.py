@@ -1,0 +1,81 @@
+"""Every knob of the gateway, from environment variables, with local defaults."""
+
+from __future__ import annotations
+
+from limits import parse
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import LOCAL_POSTGRES, ServiceSettings
+
+#: Passphrase that encrypts signing keys on a developer machine. For development
+#: only: every shared or production deployment sets ``JWT_KEY_PASSPHRASE``.
+DEVELOPMENT_KEY_PASSPHRASE = "clientele-development-only-passphrase"  # noqa: S105 (documented)
+
+
+class Settings(ServiceSettings):
+    """Gateway settings; field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    service_name: str = "gateway"
+    database_url: str = Field(
+        default=f"{LOCAL_POSTGRES}/clientele_gateway",
+        validation_alias=AliasChoices("GATEWAY_DATABASE_URL", "DATABASE_URL"),
+    )
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    #: Lifetime of an access token issued at login or refresh.
+    access_token_ttl_seconds: int = Field(default=900, ge=1, le=86_400)
+    #: Lifetime of each refresh token; every refresh hands out a fresh one.
+    refresh_token_ttl_seconds: int = Field(default=14 * 86_400, ge=1)
+    #: Lifetime of the internal access token minted for a request made with an API key.
+    api_key_token_ttl_seconds: int = Field(default=60, ge=1, le=3_600)
+    #: Shortest time between two writes of an API key's ``last_used_at``.
+    api_key_last_used_interval_seconds: int = Field(default=60, ge=0)
+
+    #: Encrypts the signing keys' private halves at rest.
+    jwt_key_passphrase: SecretStr = SecretStr(DEVELOPMENT_KEY_PASSPHRASE)
+    #: A rotated key is published in the JWKS this long before it signs, so
+    #: services' JWKS caches see it first.
+    jwt_key_activation_delay_seconds: int = Field(default=10, ge=0)
+    #: How long a process trusts its in-memory copy of the signing keys.
+    signing_key_cache_seconds: float = Field(default=5.0, ge=0)
+
+    #: Argon2id cost; changing it makes each user's hash upgrade at next login.
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    password_hash_memory_kib: int = Field(default=65_536, ge=8)
+    password_hash_parallelism: int = Field(default=4, ge=1)
+
+    #: The first admin, created by ``python -m gateway.cli ensure-admin``.
+    admin_username: str = "admin"
+    #: Password of the first admin; when unset, one is generated and printed once.
+    admin_password: SecretStr | None = None
+
+    #: Requests per principal (user or API key) to the API, in ``limits`` notation.
+    rate_limit_api: str = "600/minute"
+    #: Requests per client address to ``/auth/token``, ``/auth/refresh`` and ``/auth/logout``.
+    rate_limit_auth: str = "10/minute"
+    #: Prefix of the rate limit keys in Redis (one per deployment sharing a Redis).
+    rate_limit_key_prefix: str = "clientele-ratelimit"
+    #: Proxies in front of the gateway whose ``X-Forwarded-*`` headers are trusted.
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=5)
+
+    #: Discovery backend; ``static`` reads ``DISCOVERY_STATIC``.
+    discovery: str = "static"
+    #: ``name=url[|url...]``, comma separated: where each service listens.
+    discovery_static: str = "customer_service=http://127.0.0.1:8001"
+    upstream_connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    upstream_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: Keep-alive connections per service per gateway process.
+    upstream_pool_size: int = Field(default=32, ge=1)
+    #: Transport failures in a row that open a service's circuit.
+    upstream_breaker_fail_max: int = Field(default=5, ge=1)
+    #: How long an open circuit fails fast before letting one call try.
+    upstream_breaker_reset_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("rate_limit_api", "rate_limit_auth")
+    @classmethod
+    def _valid_rate_limit(cls, value: str) -> str:
+        parse(value)  # raises ValueError naming what it could not read
+        return value

@@ -1,0 +1,232 @@
+"""RSA signing keys: creation, rotation, the JWKS, and a short in-process cache.
+
+The signer uses the newest key already active. A rotation publishes the new
+key in the JWKS ``activation_delay`` before it signs, so services' JWKS caches
+see it first, and schedules the older keys to retire only once every token
+they signed has expired: rotating logs nobody out.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from gateway.errors import SigningKeyUnavailable
+from gateway.models import SigningKeyRecord
+from gateway.signing_key_store import SigningKeyStore
+from shared.auth import ALGORITHM
+from shared.database import Database
+from shared.errors import ServiceUnavailable, Unauthorized
+
+KEY_SIZE = 2048
+#: A token naming a kid we don't know forces a reload at most this often, so
+#: forged kids cannot turn every request into a database read.
+UNKNOWN_KID_RELOAD_SECONDS = 1.0
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """The key tokens are signed with now."""
+
+    kid: str
+    private_key: rsa.RSAPrivateKey
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What a rotation did."""
+
+    kid: str
+    activates_at: datetime
+    #: Older keys and when they leave the JWKS.
+    retiring: tuple[tuple[str, datetime], ...]
+    #: Keys that were still pending; they never signed, so they were dropped.
+    superseded: tuple[str, ...]
+
+
+def public_jwk(public_key: rsa.RSAPublicKey) -> dict[str, Any]:
+    """The public key as a JWK with its RFC 7638 thumbprint as ``kid``."""
+    jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
+    members = {"e": jwk["e"], "kty": "RSA", "n": jwk["n"]}
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
+    thumbprint = base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=")
+    return {**members, "kid": thumbprint.decode(), "use": "sig", "alg": ALGORITHM}
+
+
+def generate_signing_key(
+    passphrase: bytes, *, activation_delay: timedelta = timedelta(0)
+) -> SigningKeyRecord:
+    """A fresh RSA key pair, private half encrypted with ``passphrase``, active after the delay."""
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
+    jwk = public_jwk(private_key.public_key())
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase),
+    )
+    # Timestamps taken after the (slow) generation, so the delay is not eaten by it.
+    created_at = datetime.now(UTC)
+    return SigningKeyRecord(
+        kid=jwk["kid"],
+        private_key_pem=pem.decode("ascii"),
+        public_jwk=jwk,
+        created_at=created_at,
+        activates_at=created_at + activation_delay,
+        retires_at=None,
+    )
+
+
+def _live_at(key: SigningKeyRecord, moment: datetime) -> bool:
+    return key.retires_at is None or key.retires_at > moment
+
+
+class SigningKeyRing:
+    """The gateway's signing keys, read from its database and cached briefly per process."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        passphrase: bytes,
+        cache_seconds: float,
+        activation_delay_seconds: int,
+        retire_after_seconds: int,
+    ) -> None:
+        self._database = database
+        self._passphrase = passphrase
+        self._cache_seconds = cache_seconds
+        self._activation_delay = timedelta(seconds=activation_delay_seconds)
+        #: From a newer key's activation until an older key may leave the JWKS.
+        self._retire_after = timedelta(seconds=retire_after_seconds)
+        self._lock = threading.Lock()
+        self._keys: tuple[SigningKeyRecord, ...] = ()
+        self._loaded_at = float("-inf")
+        # Decrypting costs tens of milliseconds; keys never change, so once per process.
+        self._private_keys: dict[str, rsa.RSAPrivateKey] = {}
+        self._decrypt_lock = threading.Lock()
+        self._public_keys: dict[str, Any] = {}
+
+    def signing_key(self) -> SigningKey:
+        """The newest active key, decrypted; creates the first key if there is none."""
+        keys = self._cached_keys()
+        now = datetime.now(UTC)
+        for record in keys:
+            if record.activates_at <= now and _live_at(record, now):
+                return SigningKey(record.kid, self._decrypt(record))
+        raise SigningKeyUnavailable("No signing key is active yet")
+
+    def __call__(self, kid: str) -> Any:
+        """The public key for ``kid`` (a ``shared.auth.KeySource``); 401 if unknown or retired."""
+        record = self._find(self._cached_keys(), kid)
+        if record is None and time.monotonic() - self._loaded_at >= UNKNOWN_KID_RELOAD_SECONDS:
+            record = self._find(self._cached_keys(reload=True), kid)
+        if record is None or not _live_at(record, datetime.now(UTC)):
+            raise Unauthorized("Token signed with an unknown key")
+        public_key = self._public_keys.get(kid)
+        if public_key is None:
+            public_key = RSAAlgorithm.from_jwk(record.public_jwk)
+            self._public_keys[kid] = public_key
+        return public_key
+
+    def jwks(self) -> dict[str, list[dict[str, Any]]]:
+        """The JWK Set: every key not retired, pending ones included."""
+        keys = self._cached_keys()
+        now = datetime.now(UTC)
+        return {"keys": [dict(key.public_jwk) for key in keys if _live_at(key, now)]}
+
+    def rotate(self) -> Rotation:
+        """Add a key that signs after the activation delay; retire the others once safe."""
+        record = generate_signing_key(self._passphrase, activation_delay=self._activation_delay)
+        with self._database.transaction() as cursor:
+            store = SigningKeyStore(cursor)
+            store.lock()
+            superseded = store.delete_pending(record.created_at)
+            store.insert(record)
+            retiring = store.retire_all_but(record.kid, record.activates_at + self._retire_after)
+        self.forget()
+        logger.info(
+            "signing key rotated",
+            extra={"kid": record.kid, "activates_at": record.activates_at.isoformat()},
+        )
+        return Rotation(record.kid, record.activates_at, tuple(retiring), tuple(superseded))
+
+    def forget(self) -> None:
+        """Drop the cached key list so the next use reads the database."""
+        with self._lock:
+            self._loaded_at = float("-inf")
+
+    @staticmethod
+    def _find(keys: tuple[SigningKeyRecord, ...], kid: str) -> SigningKeyRecord | None:
+        return next((key for key in keys if key.kid == kid), None)
+
+    def _cached_keys(self, *, reload: bool = False) -> tuple[SigningKeyRecord, ...]:
+        with self._lock:
+            if reload or time.monotonic() - self._loaded_at >= self._cache_seconds:
+                try:
+                    self._keys = self._load()
+                except ServiceUnavailable:
+                    if not self._keys:
+                        raise
+                    # Tokens keep verifying through a database blip; retirement
+                    # is still checked against the clock on every use.
+                    logger.warning("signing keys not reloaded; database unavailable")
+                self._loaded_at = time.monotonic()
+            return self._keys
+
+    def _load(self) -> tuple[SigningKeyRecord, ...]:
+        with self._database.transaction() as cursor:
+            keys = SigningKeyStore(cursor).live(datetime.now(UTC))
+        if not keys:
+            keys = self._create_first_key()
+        return tuple(keys)
+
+    def _create_first_key(self) -> list[SigningKeyRecord]:
+        # Workers starting together all get here; the advisory lock lets one
+        # create the key and the others find it once the lock is theirs.
+        with self._database.transaction() as cursor:
+            store = SigningKeyStore(cursor)
+            store.lock()
+            keys = store.live(datetime.now(UTC))
+            if not keys:
+                record = generate_signing_key(self._passphrase)
+                store.insert(record)
+                logger.info("first signing key created", extra={"kid": record.kid})
+                keys = [record]
+        return keys
+
+    def _decrypt(self, record: SigningKeyRecord) -> rsa.RSAPrivateKey:
+        private_key = self._private_keys.get(record.kid)
+        if private_key is not None:
+            return private_key
+        # One thread decrypts; the others wait for it rather than repeat the work.
+        with self._decrypt_lock:
+            private_key = self._private_keys.get(record.kid)
+            if private_key is None:
+                private_key = self._decrypt_now(record)
+                self._private_keys[record.kid] = private_key
+            return private_key
+
+    def _decrypt_now(self, record: SigningKeyRecord) -> rsa.RSAPrivateKey:
+        try:
+            loaded = serialization.load_pem_private_key(
+                record.private_key_pem.encode("ascii"), password=self._passphrase
+            )
+        except ValueError:
+            logger.error("signing key %s cannot be decrypted; check JWT_KEY_PASSPHRASE", record.kid)
+            raise SigningKeyUnavailable("The signing key cannot be decrypted") from None
+        if not isinstance(loaded, rsa.RSAPrivateKey):
+            raise SigningKeyUnavailable(f"Signing key {record.kid} is not an RSA key")
+        return loaded
