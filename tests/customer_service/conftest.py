@@ -1,0 +1,70 @@
+"""Fixtures for the customer API: its own database, an app on it, tokens by role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg2
+import psycopg2.extras
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from customer_service.app import create_app
+from customer_service.settings import Settings
+from tests.customer_service.api_client import CustomerApi
+from tests.support.tokens import TestIssuer
+
+
+@pytest.fixture(scope="session")
+def issuer() -> TestIssuer:
+    """Signs tokens the app trusts, as the gateway's JWKS would."""
+    return TestIssuer()
+
+
+@pytest.fixture(scope="session")
+def customer_database(make_database: Callable[[str], str]) -> str:
+    """URL of a migrated database used by this package's tests only."""
+    return make_database("customer_service")
+
+
+@pytest.fixture(scope="session")
+def settings(customer_database: str) -> Settings:
+    """Settings pointing the app at the test database."""
+    return Settings(database_url=customer_database, database_pool_size=10)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, issuer: TestIssuer) -> Iterator[Flask]:
+    """The customer API, trusting ``issuer``'s key."""
+    app = create_app(settings, key_source=issuer.key_source)
+    yield app
+    app.extensions["customer_database"].close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A Flask test client for the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def api(client: FlaskClient, issuer: TestIssuer) -> CustomerApi:
+    """The test client with tokens by role and shortcuts for common calls."""
+    return CustomerApi(client, issuer)
+
+
+@pytest.fixture
+def sql(customer_database: str) -> Iterator[Callable[..., list[dict[str, Any]]]]:
+    """Run one statement on the test database directly (autocommit); rows as dicts."""
+    connection = psycopg2.connect(customer_database)
+    connection.autocommit = True
+
+    def run(statement: str, *params: Any) -> list[dict[str, Any]]:
+        with connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
+            cursor.execute(statement, params)
+            return [dict(row) for row in cursor.fetchall()] if cursor.description else []
+
+    yield run
+    connection.close()

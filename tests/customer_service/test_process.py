@@ -1,0 +1,83 @@
+"""The service as operators run it: gunicorn, environment variables, health and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import requests
+
+from tests.support.databases import POSTGRES
+from tests.support.processes import ServiceProcess, free_port
+from tests.support.tokens import TestIssuer
+
+PROBLEM_JSON = "application/problem+json"
+StartService = Callable[..., ServiceProcess]
+
+
+def environment(database_url: str) -> dict[str, str]:
+    """Settings for a process; no gateway runs, so the JWKS URL points at a closed port."""
+    return {
+        "CUSTOMER_DATABASE_URL": database_url,
+        "JWT_JWKS_URL": f"http://127.0.0.1:{free_port()}/.well-known/jwks.json",
+        "DATABASE_CONNECT_TIMEOUT_SECONDS": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture(scope="module")
+def service(start_service: StartService, customer_database: str) -> ServiceProcess:
+    """The service under gunicorn on the test database (one worker, so metrics add up)."""
+    return start_service("customer_service", environment(customer_database), workers=1)
+
+
+def test_a_running_service_guards_its_api_and_reports_health(service: ServiceProcess) -> None:
+
+    anonymous = requests.get(f"{service.url}/customers", timeout=5)
+    healthz = requests.get(f"{service.url}/healthz", timeout=5)
+    readyz = requests.get(f"{service.url}/readyz", timeout=5)
+    metrics = requests.get(f"{service.url}/metrics", timeout=5)
+
+    assert anonymous.status_code == 401
+    assert anonymous.headers["Content-Type"] == PROBLEM_JSON
+    assert anonymous.json()["status"] == 401
+    assert anonymous.headers["X-Request-ID"]
+    assert healthz.status_code == 200
+    assert healthz.json() == {"status": "ok", "service": "customer_service"}
+    assert readyz.status_code == 200
+    assert readyz.json()["checks"] == {"postgres": "ok"}
+    assert metrics.status_code == 200
+    assert metrics.headers["Content-Type"].startswith("text/plain")
+    assert 'route="/customers",service="customer_service",status="401"' in metrics.text
+
+
+def test_a_token_is_refused_with_503_while_the_signing_keys_cannot_be_fetched(
+    service: ServiceProcess,
+) -> None:
+    response = requests.get(f"{service.url}/customers", headers=TestIssuer().headers(), timeout=10)
+
+    assert response.status_code == 503
+    assert response.headers["Content-Type"] == PROBLEM_JSON
+
+
+@pytest.mark.parametrize(
+    "database_url",
+    [
+        f"{POSTGRES}/clientele_no_such_database",
+        f"postgresql://postgres@127.0.0.1:{free_port()}/clientele_customers",
+    ],
+    ids=["missing-database", "nothing-listening"],
+)
+def test_readiness_names_postgres_when_it_cannot_be_reached(
+    start_service: StartService, database_url: str
+) -> None:
+    service = start_service("customer_service", environment(database_url), workers=1)
+
+    healthz = requests.get(f"{service.url}/healthz", timeout=5)
+    readyz = requests.get(f"{service.url}/readyz", timeout=10)
+
+    assert healthz.status_code == 200
+    assert readyz.status_code == 503
+    assert readyz.headers["Content-Type"] == PROBLEM_JSON
+    assert "postgres" in readyz.json()["detail"]
+    assert readyz.json()["checks"]["postgres"].startswith("unreachable")

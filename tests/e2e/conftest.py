@@ -1,0 +1,128 @@
+"""The gateway and the customer service as real processes on fresh databases."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+
+from tests.support.processes import ROOT, ServiceProcess, free_port
+
+ROLES = ("admin", "agent", "viewer")
+
+
+@dataclass
+class Stack:
+    """A running gateway in front of a running customer service."""
+
+    gateway: ServiceProcess
+    customer: ServiceProcess
+    gateway_database: str
+    #: role -> (username, password) of a user holding that role.
+    users: dict[str, tuple[str, str]] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def api(self) -> str:
+        """Base URL of the public API."""
+        return f"{self.gateway.url}/api/v1"
+
+    def headers(self, role: str = "admin") -> dict[str, str]:
+        """Authorization header for a user holding ``role``."""
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        """Token response for these credentials (asserts success)."""
+        response = requests.post(
+            f"{self.api}/auth/token", json={"username": username, "password": password}, timeout=10
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+
+def create_user_with_cli(database_url: str, username: str, role: str) -> str:
+    """Create a user through the gateway's CLI; returns the password."""
+    password = f"pw-{uuid.uuid4().hex}"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "create-user",
+            username,
+            "--role",
+            role,
+            "--password-env",
+            "CLIENTELE_TEST_PASSWORD",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "GATEWAY_DATABASE_URL": database_url,
+            "CLIENTELE_TEST_PASSWORD": password,
+        },
+        check=True,
+        capture_output=True,
+    )
+    return password
+
+
+@pytest.fixture(scope="session")
+def start_stack(
+    make_database: Callable[[str], str], start_service: Callable[..., ServiceProcess]
+) -> Callable[..., Stack]:
+    """Factory: a gateway + customer service pair, with one user per role logged in."""
+
+    def start(gateway_env: dict[str, str] | None = None, gateway_workers: int = 2) -> Stack:
+        gateway_database = make_database("gateway")
+        customer_database = make_database("customer_service")
+        gateway_port = free_port()
+        jwks = f"http://127.0.0.1:{gateway_port}/.well-known/jwks.json"
+        customer = start_service(
+            "customer_service",
+            {"CUSTOMER_DATABASE_URL": customer_database, "JWT_JWKS_URL": jwks, "LOG_LEVEL": "INFO"},
+        )
+        env = {
+            "GATEWAY_DATABASE_URL": gateway_database,
+            "JWT_JWKS_URL": jwks,
+            "DISCOVERY": "static",
+            "DISCOVERY_STATIC": f"customer_service={customer.url}",
+            "RATE_LIMIT_KEY_PREFIX": f"clientele-test-{uuid.uuid4().hex[:12]}",
+            "RATE_LIMIT_API": "100000/minute",
+            "RATE_LIMIT_AUTH": "100000/minute",
+            "JWT_KEY_ACTIVATION_DELAY_SECONDS": "0",
+            **(gateway_env or {}),
+        }
+        gateway = start_service("gateway", env, port=gateway_port, workers=gateway_workers)
+        stack = Stack(gateway=gateway, customer=customer, gateway_database=gateway_database)
+        for role in ROLES:
+            username = f"{role}-{uuid.uuid4().hex[:6]}"
+            password = create_user_with_cli(gateway_database, username, role)
+            stack.users[role] = (username, password)
+            stack.tokens[role] = stack.login(username, password)["access_token"]
+        return stack
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def stack(start_stack: Callable[..., Stack]) -> Stack:
+    """The shared stack most end-to-end tests use (generous rate limits)."""
+    return start_stack()
+
+
+def new_customer(stack: Stack, **fields: Any) -> dict[str, Any]:
+    """Create a customer through the gateway and return it."""
+    body = {"name": "Ada Lovelace", "email": f"ada-{uuid.uuid4().hex[:10]}@example.com", **fields}
+    response = requests.post(
+        f"{stack.api}/customers", json=body, headers=stack.headers(), timeout=10
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())

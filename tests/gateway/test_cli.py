@@ -1,0 +1,128 @@
+"""The operator commands, run as an operator runs them."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def run_cli(gateway_database):
+    """Run ``python -m gateway.cli`` against the test database; the finished process."""
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        environment = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in {"ADMIN_USERNAME", "ADMIN_PASSWORD", "DATABASE_URL"}
+        }
+        environment.update(
+            {
+                "GATEWAY_DATABASE_URL": gateway_database,
+                "PASSWORD_HASH_TIME_COST": "1",
+                "PASSWORD_HASH_MEMORY_KIB": "8",
+                "PASSWORD_HASH_PARALLELISM": "1",
+                **env,
+            }
+        )
+        return subprocess.run(
+            [sys.executable, "-m", "gateway.cli", *args],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    return run
+
+
+def _login(client, username, password):
+    return client.post("/api/v1/auth/token", json={"username": username, "password": password})
+
+
+def test_ensure_admin_creates_one_admin_and_shows_its_password_once(run_cli, client):
+    first = run_cli("ensure-admin")
+
+    assert first.returncode == 0, first.stderr
+    password = re.search(r"password \(shown once, store it now\): (\S+)", first.stdout)
+    assert password is not None
+    login = _login(client, "admin", password.group(1))
+    assert login.status_code == 200
+    assert "users:manage" in login.get_json()["scope"]
+
+    second = run_cli("ensure-admin")
+
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "admin exists"
+    assert password.group(1) not in second.stdout + second.stderr
+
+
+def test_ensure_admin_uses_the_configured_name_and_password(run_cli, client):
+    result = run_cli("ensure-admin", ADMIN_USERNAME="root", ADMIN_PASSWORD="configured-password")
+
+    assert result.returncode == 0, result.stderr
+    assert "configured-password" not in result.stdout
+    assert "shown once" not in result.stdout
+    assert _login(client, "root", "configured-password").status_code == 200
+
+
+def test_ensure_admin_refuses_a_weak_configured_password(run_cli, client):
+    result = run_cli("ensure-admin", ADMIN_PASSWORD="short")
+
+    assert result.returncode == 1
+    assert "password" in result.stderr
+    assert _login(client, "admin", "short").status_code == 401
+
+
+def test_create_user_reads_the_password_from_the_named_variable(run_cli, client):
+    result = run_cli(
+        "create-user", "Margaret", "--role", "viewer", "--password-env", "NEW_PASSWORD",
+        NEW_PASSWORD="apollo-guidance",
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert "created user 'Margaret' with role viewer" in result.stdout
+    assert _login(client, "margaret", "apollo-guidance").get_json()["scope"] == "customers:read"
+
+    again = run_cli(
+        "create-user", "MARGARET", "--role", "agent", "--password-env", "NEW_PASSWORD",
+        NEW_PASSWORD="apollo-guidance",
+    )  # fmt: skip
+    assert again.returncode == 1
+    assert "taken" in again.stderr
+
+
+def test_rotate_signing_key_publishes_the_new_key(run_cli, make_app):
+    # Another process: it sees the new key once its short key cache expires; here at once.
+    client = make_app(signing_key_cache_seconds=0).test_client()
+    old_kid = client.get("/.well-known/jwks.json").get_json()["keys"][0]["kid"]
+
+    result = run_cli("rotate-signing-key")
+
+    assert result.returncode == 0, result.stderr
+    announced = re.search(r"new signing key (\S+) signs from", result.stdout)
+    assert announced is not None
+    new_kid = announced.group(1)
+    assert f"key {old_kid} leaves the JWKS at" in result.stdout
+    kids = {key["kid"] for key in client.get("/.well-known/jwks.json").get_json()["keys"]}
+    assert kids == {old_kid, new_kid}
+
+
+def test_an_unreachable_database_is_explained_not_a_traceback(run_cli):
+    result = run_cli(
+        "ensure-admin",
+        GATEWAY_DATABASE_URL="postgresql://postgres@127.0.0.1:5432/clientele_no_such_database",
+    )
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "python -m shared.migrations gateway" in result.stderr

@@ -1,0 +1,52 @@
+"""Fixtures for the tests of ``shared``: tiny apps built on the real skeleton."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from shared.health import HealthCheck
+from shared.settings import ServiceSettings
+from shared.web import create_service_app
+
+
+@pytest.fixture(autouse=True)
+def restore_root_logging() -> Iterator[None]:
+    """``create_service_app`` rebinds the root logger; give it back after each test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+def service_name() -> str:
+    """A service name no other test uses, so metric series never mix."""
+    return f"svc-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def make_app(service_name: str) -> Callable[..., Flask]:
+    """Factory: an app from ``create_service_app`` with optional settings overrides."""
+
+    def make(
+        *,
+        readiness: Mapping[str, HealthCheck] | None = None,
+        openapi_path: Path | None = None,
+        **settings: Any,
+    ) -> Flask:
+        settings.setdefault("service_name", service_name)
+        return create_service_app(
+            ServiceSettings(**settings),
+            readiness=readiness or {},
+            openapi_path=openapi_path,
+        )
+
+    return make

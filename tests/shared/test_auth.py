@@ -1,0 +1,471 @@
+"""JWT verification: what passes, what is refused, and how Flask answers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from flask import Flask, jsonify
+
+from shared.auth import (
+    REQUIRED_CLAIMS,
+    JwksKeySource,
+    Principal,
+    TokenVerifier,
+    current_principal,
+    install_authentication,
+    require_scope,
+)
+from shared.errors import PROBLEM_JSON, ServiceUnavailable, Unauthorized
+from shared.web import OPERATIONAL_PATHS
+from tests.support.processes import free_port
+from tests.support.tokens import AUDIENCE, ISSUER, TestIssuer
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_json(value: Any) -> str:
+    return b64url(json.dumps(value).encode())
+
+
+def b64url_decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+@pytest.fixture(scope="module")
+def issuer() -> TestIssuer:
+    return TestIssuer()
+
+
+@pytest.fixture(scope="module")
+def verifier(issuer: TestIssuer) -> TokenVerifier:
+    return TokenVerifier(keys=issuer.key_source, issuer=ISSUER, audience=AUDIENCE, leeway=30)
+
+
+def refused(verifier: TokenVerifier, token: str) -> Unauthorized:
+    with pytest.raises(Unauthorized) as caught:
+        verifier.verify(token)
+    return caught.value
+
+
+# --- tokens that pass -------------------------------------------------------
+
+
+def test_valid_token_names_the_principal_and_its_scopes(issuer, verifier):
+    claims = issuer.claims("agent")
+    token = jwt.encode(claims, issuer.private_key, algorithm="RS256", headers={"kid": issuer.kid})
+
+    principal = verifier.verify(token)
+
+    assert principal == Principal(
+        subject=claims["sub"],
+        name="agent-user",
+        role="agent",
+        scopes=frozenset({"customers:read", "customers:write"}),
+        kind="user",
+        token_id=claims["jti"],
+    )
+    assert principal.has_scope("customers:write")
+    assert not principal.has_scope("customers:delete")
+
+
+def test_token_without_scope_claim_has_no_scopes(issuer, verifier):
+    principal = verifier.verify(issuer.token("viewer", scope=None))
+
+    assert principal.scopes == frozenset()
+    assert not principal.has_scope("customers:read")
+
+
+def test_expired_within_leeway_still_passes(issuer, verifier):
+    now = int(time.time())
+    token = issuer.token(iat=now - 400, nbf=now - 400, exp=now - 10)
+
+    assert verifier.verify(token).role == "admin"
+
+
+def test_not_before_within_leeway_passes(issuer, verifier):
+    now = int(time.time())
+
+    assert verifier.verify(issuer.token(iat=now, nbf=now + 10)).role == "admin"
+
+
+# --- tokens that are refused ------------------------------------------------
+
+
+def test_expired_beyond_leeway_is_refused(issuer, verifier):
+    now = int(time.time())
+    token = issuer.token(iat=now - 400, nbf=now - 400, exp=now - 60)
+
+    error = refused(verifier, token)
+
+    assert error.status == 401
+    assert "expired" in error.detail.lower()
+
+
+def test_not_before_in_the_future_is_refused(issuer, verifier):
+    now = int(time.time())
+
+    refused(verifier, issuer.token(nbf=now + 120, exp=now + 600))
+
+
+def test_issued_in_the_future_is_refused(issuer, verifier):
+    now = int(time.time())
+
+    refused(verifier, issuer.token(iat=now + 120, exp=now + 600))
+
+
+def test_wrong_issuer_is_refused(issuer, verifier):
+    refused(verifier, issuer.token(iss="someone-else"))
+
+
+def test_wrong_audience_is_refused(issuer, verifier):
+    refused(verifier, issuer.token(aud="another-platform"))
+
+
+@pytest.mark.parametrize("claim", REQUIRED_CLAIMS)
+def test_missing_required_claim_is_refused(issuer, verifier, claim):
+    token = issuer.token(**{claim: None})
+    assert claim not in json.loads(b64url_decode(token.split(".")[1]))
+
+    refused(verifier, token)
+
+
+def test_scope_that_is_not_a_string_is_refused(issuer, verifier):
+    refused(verifier, issuer.token(scope=["customers:read", "users:manage"]))
+
+
+@pytest.mark.parametrize("algorithm", ["none", "None", "NONE"])
+def test_unsigned_alg_none_token_is_refused(issuer, verifier, algorithm):
+    header = {"alg": algorithm, "typ": "JWT", "kid": issuer.kid}
+    token = f"{b64url_json(header)}.{b64url_json(issuer.claims())}."
+
+    error = refused(verifier, token)
+
+    assert "RS256" in error.detail
+
+
+def test_hs256_signed_with_the_public_key_is_refused(issuer, verifier):
+    # Algorithm confusion: the attacker knows the public key and uses its PEM as an HMAC secret.
+    public_pem = issuer.public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header = {"alg": "HS256", "typ": "JWT", "kid": issuer.kid}
+    signing_input = f"{b64url_json(header)}.{b64url_json(issuer.claims())}"
+    signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+
+    refused(verifier, f"{signing_input}.{b64url(signature)}")
+
+
+def test_unknown_key_id_is_refused(issuer, verifier):
+    token = jwt.encode(
+        issuer.claims(), issuer.private_key, algorithm="RS256", headers={"kid": "rotated-away"}
+    )
+
+    refused(verifier, token)
+
+
+def test_token_without_key_id_is_refused(issuer, verifier):
+    token = jwt.encode(issuer.claims(), issuer.private_key, algorithm="RS256")
+
+    refused(verifier, token)
+
+
+def test_token_signed_by_another_key_under_our_key_id_is_refused(issuer, verifier):
+    impostor = TestIssuer(kid=issuer.kid)
+
+    refused(verifier, impostor.token())
+
+
+def test_tampered_payload_is_refused(issuer, verifier):
+    header, payload, signature = issuer.token("viewer").split(".")
+    claims = json.loads(b64url_decode(payload))
+    claims.update(role="admin", scope="customers:read customers:write users:manage")
+
+    refused(verifier, f"{header}.{b64url_json(claims)}.{signature}")
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "garbage",
+        "a.b.c",
+        "...",
+        "Bearer abc",
+        "é.é.é",
+        f"{b64url(b'not json')}.{b64url_json({})}.",
+        f"{b64url_json(['a', 'list'])}.{b64url_json({})}.",
+        f"{b64url(b'[' * 5000)}.{b64url_json({})}.",
+    ],
+    ids=[
+        "empty",
+        "one-word",
+        "three-letters",
+        "only-dots",
+        "scheme-inside",
+        "non-ascii",
+        "header-not-json",
+        "header-not-object",
+        "header-deeply-nested",
+    ],
+)
+def test_garbage_is_refused_as_unauthorized(verifier, token):
+    refused(verifier, token)
+
+
+def test_unauthorized_carries_a_bearer_challenge():
+    error = Unauthorized("nope")
+
+    assert error.status == 401
+    assert error.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+# --- Flask: install_authentication and require_scope -------------------------
+
+
+@pytest.fixture
+def secured_app(make_app: Callable[..., Flask], verifier: TokenVerifier) -> Flask:
+    app = make_app()
+    install_authentication(app, verifier, public_paths=OPERATIONAL_PATHS)
+
+    @app.get("/customers")
+    @require_scope("customers:read")
+    def list_customers():
+        principal = current_principal()
+        return jsonify(subject=principal.subject, role=principal.role)
+
+    @app.delete("/customers/<int:customer_id>")
+    @require_scope("customers:delete")
+    def delete_customer(customer_id: int):
+        return "", 204
+
+    return app
+
+
+def assert_problem(response, status: int, slug: str) -> dict[str, Any]:
+    assert response.status_code == status
+    assert response.mimetype == PROBLEM_JSON
+    body = response.get_json(force=True)
+    assert body["status"] == status
+    assert body["type"] == f"urn:clientele:problem:{slug}"
+    return body  # type: ignore[no-any-return]
+
+
+def test_missing_authorization_header_is_401_problem_with_challenge(secured_app):
+    response = secured_app.test_client().get("/customers")
+
+    body = assert_problem(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="clientele"'
+    assert "Authorization" in body["detail"]
+    assert response.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Basic dXNlcjpwYXNz", "Bearer", "Bearer    ", "just-a-token", "Token abc.def.ghi"],
+)
+def test_malformed_authorization_header_is_401(secured_app, header):
+    response = secured_app.test_client().get("/customers", headers={"Authorization": header})
+
+    assert_problem(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_invalid_token_in_header_is_401(secured_app, issuer):
+    expired = issuer.token(exp=int(time.time()) - 3600, iat=0, nbf=0)
+
+    response = secured_app.test_client().get(
+        "/customers", headers={"Authorization": f"Bearer {expired}"}
+    )
+
+    assert_problem(response, 401, "unauthorized")
+
+
+def test_valid_token_with_the_scope_reaches_the_view(secured_app, issuer):
+    claims = issuer.claims("viewer")
+    token = jwt.encode(claims, issuer.private_key, algorithm="RS256", headers={"kid": issuer.kid})
+
+    response = secured_app.test_client().get(
+        "/customers", headers={"Authorization": f"bearer {token}"}
+    )
+
+    assert response.status_code == 200
+    assert response.get_json() == {"subject": claims["sub"], "role": "viewer"}
+
+
+def test_valid_token_without_the_scope_is_403(secured_app, issuer):
+    response = secured_app.test_client().delete("/customers/7", headers=issuer.headers("agent"))
+
+    body = assert_problem(response, 403, "forbidden")
+    assert "customers:delete" in body["detail"]
+
+
+def test_the_scope_allows_what_it_names(secured_app, issuer):
+    response = secured_app.test_client().delete("/customers/7", headers=issuer.headers("admin"))
+
+    assert response.status_code == 204
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_operational_paths_need_no_token(secured_app, path):
+    assert secured_app.test_client().get(path).status_code == 200
+
+
+def test_preflight_options_needs_no_token(secured_app):
+    assert secured_app.test_client().options("/customers").status_code == 200
+
+
+def test_require_scope_outside_authentication_is_401(make_app):
+    app: Flask = make_app()
+
+    @app.get("/guarded")
+    @require_scope("customers:read")
+    def guarded():
+        return "secret"
+
+    assert_problem(app.test_client().get("/guarded"), 401, "unauthorized")
+
+
+# --- JwksKeySource against a real HTTP server -------------------------------
+
+
+class JwksServer:
+    """A local HTTP server answering ``GET /jwks.json`` with whatever ``body`` holds."""
+
+    def __init__(self) -> None:
+        self.body: bytes = b'{"keys": []}'
+        self.requests = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(outer.body)))
+                self.end_headers()
+                self.wfile.write(outer.body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Keep the test output quiet."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def publish(self, *issuers: TestIssuer) -> None:
+        keys = []
+        for issuer in issuers:
+            jwk = jwt.algorithms.RSAAlgorithm.to_jwk(issuer.public_key, as_dict=True)
+            keys.append({**jwk, "kid": issuer.kid, "use": "sig", "alg": "RS256"})
+        self.body = json.dumps({"keys": keys}).encode()
+
+
+@pytest.fixture
+def jwks_server(issuer: TestIssuer) -> Iterator[JwksServer]:
+    server = JwksServer()
+    server.publish(issuer)
+    server.thread.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+    server.thread.join(timeout=5)
+
+
+def test_jwks_key_source_finds_the_published_key(jwks_server, issuer):
+    keys = JwksKeySource(jwks_server.url)
+    verifier = TokenVerifier(keys=keys, issuer=ISSUER, audience=AUDIENCE)
+
+    principal = verifier.verify(issuer.token("agent"))
+
+    assert principal.role == "agent"
+    assert principal.has_scope("customers:write")
+
+
+def test_jwks_key_source_caches_the_key_set(jwks_server, issuer):
+    keys = JwksKeySource(jwks_server.url)
+
+    first, second = keys(issuer.kid), keys(issuer.kid)
+
+    assert first.public_numbers() == issuer.public_key.public_numbers()
+    assert second.public_numbers() == issuer.public_key.public_numbers()
+    assert jwks_server.requests == 1
+
+
+def test_jwks_key_source_refuses_an_unknown_key_id(jwks_server):
+    keys = JwksKeySource(jwks_server.url, cooldown_seconds=0)
+
+    with pytest.raises(Unauthorized):
+        keys("never-published")
+
+
+def test_jwks_key_source_picks_up_a_rotated_key(jwks_server, issuer):
+    keys = JwksKeySource(jwks_server.url, cooldown_seconds=0)
+    verifier = TokenVerifier(keys=keys, issuer=ISSUER, audience=AUDIENCE)
+    assert verifier.verify(issuer.token()).role == "admin"
+
+    rotated = TestIssuer()
+    jwks_server.publish(issuer, rotated)
+
+    assert verifier.verify(rotated.token("viewer")).role == "viewer"
+
+
+def test_jwks_server_down_is_service_unavailable():
+    keys = JwksKeySource(f"http://127.0.0.1:{free_port()}/jwks.json", timeout=1)
+
+    with pytest.raises(ServiceUnavailable) as caught:
+        keys("any-kid")
+
+    assert caught.value.status == 503
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html><body>502 Bad Gateway</body></html>", b'{"keys": []}'],
+    ids=["not-json", "empty-key-set"],
+)
+def test_jwks_answering_garbage_is_service_unavailable(jwks_server, body):
+    # A broken key endpoint is the gateway's fault, not the caller's: 503, never a bare 500.
+    jwks_server.body = body
+    keys = JwksKeySource(jwks_server.url, cooldown_seconds=0)
+
+    with pytest.raises(ServiceUnavailable):
+        keys("any-kid")
+
+
+def test_jwks_key_source_keeps_the_last_good_keys_when_the_endpoint_breaks(jwks_server, issuer):
+    keys = JwksKeySource(jwks_server.url, cooldown_seconds=0)
+    verifier = TokenVerifier(keys=keys, issuer=ISSUER, audience=AUDIENCE)
+    assert verifier.verify(issuer.token()).role == "admin"
+
+    jwks_server.body = b"<html>502 Bad Gateway</html>"
+
+    assert verifier.verify(issuer.token("viewer")).role == "viewer"
+    with pytest.raises(Unauthorized):
+        keys("never-published")
+
+
+def test_jwks_key_source_refreshes_in_the_background(jwks_server, issuer):
+    keys = JwksKeySource(jwks_server.url, cooldown_seconds=3600, refresh_seconds=0.5)
+    assert keys(issuer.kid) is not None
+    rotated = TestIssuer()
+    jwks_server.publish(issuer, rotated)
+
+    deadline = time.monotonic() + 5
+    while jwks_server.requests < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    # Found without a fetch on the request path: the cooldown would have refused one.
+    assert keys(rotated.kid).public_numbers() == rotated.public_key.public_numbers()
