@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import requests
 
 from bench.load import LoadResult, run_load
 from tests.support.databases import drop_database, migrated_database
-from tests.support.processes import ROOT, ServiceProcess
+from tests.support.processes import ROOT, ServiceProcess, free_port
 
 
 def start_stack(
@@ -29,30 +30,43 @@ def start_stack(
     """Fresh databases, a customer service and a gateway in front of it."""
     gateway_db = migrated_database("gateway", "bench")
     customer_db = migrated_database("customer_service", "bench")
-    gateway_port_placeholder = ServiceProcess("gateway", {})
-    jwks = f"{gateway_port_placeholder.url}/.well-known/jwks.json"
-    customer = ServiceProcess(
-        "customer_service",
-        {"CUSTOMER_DATABASE_URL": customer_db, "JWT_JWKS_URL": jwks, "LOG_LEVEL": "WARNING"},
-        workers=workers,
-        threads=threads,
-    ).start(logs)
+    customer_port = free_port()
+    # The gateway starts first, so the service finds the signing keys when it starts.
     gateway = ServiceProcess(
         "gateway",
         {
             "GATEWAY_DATABASE_URL": gateway_db,
-            "JWT_JWKS_URL": jwks,
             "DISCOVERY": "static",
-            "DISCOVERY_STATIC": f"customer_service={customer.url}",
+            "DISCOVERY_STATIC": f"customer_service=http://127.0.0.1:{customer_port}",
             "RATE_LIMIT_API": "100000000/minute",
             "RATE_LIMIT_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
             "LOG_LEVEL": "WARNING",
         },
         workers=workers,
         threads=threads,
-        port=gateway_port_placeholder.port,
+    )
+    jwks = f"{gateway.url}/.well-known/jwks.json"
+    gateway.env["JWT_JWKS_URL"] = jwks
+    gateway.start(logs)
+    customer = ServiceProcess(
+        "customer_service",
+        {"CUSTOMER_DATABASE_URL": customer_db, "JWT_JWKS_URL": jwks, "LOG_LEVEL": "WARNING"},
+        workers=workers,
+        threads=threads,
+        port=customer_port,
     ).start(logs)
+    wait_until_ready(customer)
     return gateway, customer, [gateway_db, customer_db]
+
+
+def wait_until_ready(service: ServiceProcess, timeout: float = 15.0) -> None:
+    """Poll ``/readyz`` until it answers 200 (the service holds the gateway's keys)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if requests.get(f"{service.url}/readyz", timeout=5).status_code == 200:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{service.package} did not become ready:\n{service.output()}")
 
 
 def admin_token(gateway: ServiceProcess, database_url: str) -> str:

@@ -27,12 +27,16 @@ def create_app(settings: Settings | None = None, *, key_source: KeySource | None
         statement_timeout_ms=settings.database_statement_timeout_ms,
         application_name=settings.service_name,
     )
-    app = create_service_app(
-        settings, readiness={"postgres": database.ping}, openapi_path=OPENAPI_PATH
-    )
-    keys = key_source or JwksKeySource(
-        settings.jwt_jwks_url, cooldown_seconds=settings.jwt_jwks_cooldown_seconds
-    )
+    readiness = {"postgres": database.ping}
+    keys = key_source
+    if keys is None:
+        jwks = JwksKeySource(
+            settings.jwt_jwks_url, cooldown_seconds=settings.jwt_jwks_cooldown_seconds
+        )
+        # Without the gateway's keys no authenticated request can be served.
+        readiness["jwks"] = jwks.check_ready
+        keys = jwks
+    app = create_service_app(settings, readiness=readiness, openapi_path=OPENAPI_PATH)
     verifier = TokenVerifier(
         keys=keys,
         issuer=settings.jwt_issuer,

@@ -30,6 +30,10 @@ from flask import Flask, g, request
 from shared.errors import Forbidden, ProblemError, ServiceUnavailable, Unauthorized
 
 ALGORITHM = "RS256"
+#: Until a first key set has arrived there is nothing to serve from, so a request
+#: may fetch itself, at most this often (a service started before the gateway
+#: answers as soon as the gateway does, not a refresher tick later).
+FIRST_FETCH_RETRY_SECONDS = 0.2
 REQUIRED_CLAIMS = ("exp", "iat", "nbf", "iss", "aud", "sub")
 
 logger = logging.getLogger(__name__)
@@ -69,7 +73,8 @@ class JwksKeySource:
     set from the moment the source is built (every ``refresh_seconds``; every
     second until the first success), the last good set stays in use when a
     refresh fails, and a request fetches only for a key id it has not seen (a
-    rotation), at most once per ``cooldown_seconds``.
+    rotation), at most once per ``cooldown_seconds`` (or per
+    ``FIRST_FETCH_RETRY_SECONDS`` while no key set has arrived yet).
     """
 
     def __init__(
@@ -99,7 +104,8 @@ class JwksKeySource:
             return key
         with self._lock:  # waits for a refresh already under way
             key = self._keys.get(kid)
-            if key is None and time.monotonic() - self._attempted_at >= self._cooldown:
+            cooldown = self._cooldown if self._keys else FIRST_FETCH_RETRY_SECONDS
+            if key is None and time.monotonic() - self._attempted_at >= cooldown:
                 self._refresh()
                 key = self._keys.get(kid)
             if key is not None:
@@ -107,6 +113,16 @@ class JwksKeySource:
             if self._last_error is not None and not self._keys:
                 raise ServiceUnavailable(self._last_error)
         raise Unauthorized("Token signed with an unknown key")
+
+    def check_ready(self) -> None:
+        """A readiness check: raises until a first key set has been fetched."""
+        if not self._keys:
+            with self._lock:
+                if not self._keys and time.monotonic() - self._attempted_at >= 1.0:
+                    with contextlib.suppress(ProblemError):
+                        self._refresh()
+            if not self._keys:
+                raise ServiceUnavailable(self._last_error or "No signing keys fetched yet")
 
     def _refresh(self) -> None:
         """Fetch the key set (lock held); remember the failure instead of the keys."""

@@ -31,7 +31,7 @@ def service(start_service: StartService, customer_database: str) -> ServiceProce
     return start_service("customer_service", environment(customer_database), workers=1)
 
 
-def test_a_running_service_guards_its_api_and_reports_health(service: ServiceProcess) -> None:
+def test_a_running_service_guards_its_api_and_reports_its_health(service: ServiceProcess) -> None:
 
     anonymous = requests.get(f"{service.url}/customers", timeout=5)
     healthz = requests.get(f"{service.url}/healthz", timeout=5)
@@ -44,8 +44,12 @@ def test_a_running_service_guards_its_api_and_reports_health(service: ServicePro
     assert anonymous.headers["X-Request-ID"]
     assert healthz.status_code == 200
     assert healthz.json() == {"status": "ok", "service": "customer_service"}
-    assert readyz.status_code == 200
-    assert readyz.json()["checks"] == {"postgres": "ok"}
+    # No gateway runs here: without its signing keys the service is alive but not ready.
+    assert readyz.status_code == 503
+    assert readyz.headers["Content-Type"] == PROBLEM_JSON
+    assert readyz.json()["checks"]["postgres"] == "ok"
+    assert readyz.json()["checks"]["jwks"].startswith("unreachable")
+    assert "jwks" in readyz.json()["detail"]
     assert metrics.status_code == 200
     assert metrics.headers["Content-Type"].startswith("text/plain")
     assert 'route="/customers",service="customer_service",status="401"' in metrics.text

@@ -152,3 +152,10 @@ def test_a_service_checks_tokens_itself(stack: Stack) -> None:
     assert forged.status_code == 401
     assert forged.headers["Content-Type"] == "application/problem+json"
     assert requests.get(direct, headers=stack.headers("viewer"), timeout=10).status_code == 200
+
+
+def test_the_service_is_ready_once_it_holds_the_gateways_keys(stack: Stack) -> None:
+    readyz = requests.get(f"{stack.customer.url}/readyz", timeout=10)
+
+    assert readyz.status_code == 200, readyz.text
+    assert readyz.json()["checks"] == {"postgres": "ok", "jwks": "ok"}

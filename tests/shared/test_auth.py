@@ -19,6 +19,7 @@ from flask import Flask, jsonify
 
 from shared.auth import (
     REQUIRED_CLAIMS,
+    FIRST_FETCH_RETRY_SECONDS,
     JwksKeySource,
     Principal,
     TokenVerifier,
@@ -344,7 +345,7 @@ def test_require_scope_outside_authentication_is_401(make_app):
 class JwksServer:
     """A local HTTP server answering ``GET /jwks.json`` with whatever ``body`` holds."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.body: bytes = b'{"keys": []}'
         self.requests = 0
         outer = self
@@ -361,7 +362,7 @@ class JwksServer:
             def log_message(self, format: str, *args: Any) -> None:
                 """Keep the test output quiet."""
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -469,3 +470,46 @@ def test_jwks_key_source_refreshes_in_the_background(jwks_server, issuer):
 
     # Found without a fetch on the request path: the cooldown would have refused one.
     assert keys(rotated.kid).public_numbers() == rotated.public_key.public_numbers()
+
+
+def test_jwks_readiness_fails_until_a_key_set_has_arrived(issuer):
+    server = JwksServer()
+    server.publish(issuer)
+    keys = JwksKeySource(server.url, timeout=1)  # built while nothing listens there yet
+
+    with pytest.raises(ServiceUnavailable):
+        keys.check_ready()
+
+    server.thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                keys.check_ready()
+                break
+            except ServiceUnavailable:
+                time.sleep(0.1)
+        keys.check_ready()
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+
+
+def test_a_service_started_before_the_gateway_serves_as_soon_as_keys_appear(issuer):
+    # The request path may fetch while no key set has arrived, so the first request
+    # after the gateway comes up is served, not refused until the refresher's next tick.
+    port = free_port()
+    keys = JwksKeySource(f"http://127.0.0.1:{port}/jwks.json", cooldown_seconds=3600, timeout=1)
+    verifier = TokenVerifier(keys=keys, issuer=ISSUER, audience=AUDIENCE)
+    with pytest.raises(ServiceUnavailable):
+        verifier.verify(issuer.token())
+
+    server = JwksServer(port)
+    server.publish(issuer)
+    server.thread.start()
+    try:
+        time.sleep(FIRST_FETCH_RETRY_SECONDS)
+        assert verifier.verify(issuer.token("viewer")).role == "viewer"
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
