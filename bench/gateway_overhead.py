@@ -3,7 +3,23 @@
 Starts a fresh customer service and gateway (real gunicorn processes on fresh
 databases), creates one customer, then loads both paths at concurrency 1 and
 32 and prints p50/p99 latency, requests/s, and the gateway-to-direct ratios.
-Run with ``make bench``; options: ``--seconds``, ``--workers``.
+
+It does so in two CPU layouts, each a complete run of its own:
+
+- ``shared``: every process may run on every CPU, as on a developer's laptop.
+  The load generator, both services, PostgreSQL and Redis compete for the
+  same cores, so the gateway's run pays for a second Python service on the
+  CPUs the direct run had to itself.
+- ``tiers``: the CPUs are split in two, as pods are in a cluster: the
+  gateway and Redis on one half, the customer service and PostgreSQL on the
+  other, the load generator free. Both paths run in this same layout, so
+  the ratio says how much the gateway tier costs when it has its own CPUs.
+  Pinning PostgreSQL and Redis needs the right to change their affinity
+  (root here); where that is refused they stay unpinned and the output says so,
+  and their affinity is restored afterwards.
+
+Run with ``make bench``; options: ``--seconds``, ``--workers``, ``--threads``,
+``--layout``.
 """
 
 from __future__ import annotations
@@ -15,6 +31,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -23,9 +41,14 @@ from bench.load import LoadResult, run_load
 from tests.support.databases import drop_database, migrated_database
 from tests.support.processes import ROOT, ServiceProcess, free_port
 
+CONCURRENCIES = (1, 32)
+
 
 def start_stack(
-    workers: int, threads: int, logs: Path
+    workers: int,
+    threads: int,
+    logs: Path,
+    cpus: tuple[frozenset[int], frozenset[int]] | None = None,
 ) -> tuple[ServiceProcess, ServiceProcess, list[str]]:
     """Fresh databases, a customer service and a gateway in front of it."""
     gateway_db = migrated_database("gateway", "bench")
@@ -44,6 +67,7 @@ def start_stack(
         },
         workers=workers,
         threads=threads,
+        cpus=cpus[0] if cpus else None,
     )
     jwks = f"{gateway.url}/.well-known/jwks.json"
     gateway.env["JWT_JWKS_URL"] = jwks
@@ -54,6 +78,7 @@ def start_stack(
         workers=workers,
         threads=threads,
         port=customer_port,
+        cpus=cpus[1] if cpus else None,
     ).start(logs)
     wait_until_ready(customer)
     return gateway, customer, [gateway_db, customer_db]
@@ -98,14 +123,115 @@ def admin_token(gateway: ServiceProcess, database_url: str) -> str:
     return str(response.json()["access_token"])
 
 
-def print_table(results: list[LoadResult]) -> None:
-    """Print each run's figures."""
+def server_pids(name: str) -> list[int]:
+    """Every process (and thread) of a running server, by program name."""
+    found = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True, check=False)
+    tasks: list[int] = []
+    for pid in (int(value) for value in found.stdout.split()):
+        try:
+            tasks.extend(int(task) for task in os.listdir(f"/proc/{pid}/task"))
+        except FileNotFoundError:
+            continue
+    return tasks
+
+
+@contextmanager
+def pinned(servers: dict[str, frozenset[int]]) -> Iterator[list[str]]:
+    """Pin each named server to its CPUs for the block; yields what could not be pinned."""
+    everything = os.sched_getaffinity(0)
+    refused: list[str] = []
+    touched: list[int] = []
+    for name, cpus in servers.items():
+        pids = server_pids(name)
+        try:
+            for pid in pids:
+                os.sched_setaffinity(pid, cpus)
+                touched.append(pid)
+        except (PermissionError, ProcessLookupError):
+            refused.append(name)
+        if not pids:
+            refused.append(name)
+    try:
+        yield refused
+    finally:
+        for name in servers:
+            for pid in server_pids(name):
+                try:
+                    os.sched_setaffinity(pid, everything)
+                except (PermissionError, ProcessLookupError):
+                    continue
+
+
+def measure(
+    gateway: ServiceProcess, customer: ServiceProcess, database: str, seconds: float
+) -> list[LoadResult]:
+    """Create a customer, then load the hop floor, direct and gateway paths."""
+    token = admin_token(gateway, database)
+    headers = {"Authorization": f"Bearer {token}"}
+    created = requests.post(
+        f"{gateway.url}/api/v1/customers",
+        json={"name": "Bench Customer", "email": f"bench-{uuid.uuid4().hex[:8]}@example.com"},
+        headers=headers,
+        timeout=10,
+    )
+    created.raise_for_status()
+    customer_id = created.json()["id"]
+    direct_url = f"{customer.url}/customers/{customer_id}"
+    gateway_url = f"{gateway.url}/api/v1/customers/{customer_id}"
+    # The floor: one gunicorn + Flask hop doing nothing (no token, no limit, no forward).
+    results = [run_load("hop-floor", f"{gateway.url}/healthz", {}, concurrency=1, duration=seconds)]
+    for concurrency in CONCURRENCIES:
+        results.append(
+            run_load("direct", direct_url, headers, concurrency=concurrency, duration=seconds)
+        )
+        results.append(
+            run_load("gateway", gateway_url, headers, concurrency=concurrency, duration=seconds)
+        )
+    return results
+
+
+def run_layout(layout: str, args: argparse.Namespace) -> list[LoadResult]:
+    """Start a fresh stack in ``layout``, measure, tear it down."""
+    cpus = sorted(os.sched_getaffinity(0))
+    tiers: tuple[frozenset[int], frozenset[int]] | None = None
+    servers: dict[str, frozenset[int]] = {}
+    if layout == "tiers":
+        half = len(cpus) // 2
+        tiers = (frozenset(cpus[:half]), frozenset(cpus[half:]))
+        servers = {"redis-server": tiers[0], "postgres": tiers[1]}
+    with tempfile.TemporaryDirectory() as logs, pinned(servers) as refused:
+        if refused:
+            print(f"[{layout}] could not pin {', '.join(refused)}; left on every CPU")
+        gateway, customer, databases = start_stack(args.workers, args.threads, Path(logs), tiers)
+        try:
+            return measure(gateway, customer, databases[0], args.seconds)
+        finally:
+            gateway.stop()
+            customer.stop()
+            for database in databases:
+                drop_database(database)
+
+
+def print_table(layout: str, results: list[LoadResult]) -> None:
+    """Print each run's figures, then the gateway-to-direct ratios."""
     columns = ("conc", "requests", "errors", "p50 ms", "p99 ms", "req/s")
-    print(f"{'path':<10}" + "".join(f"{column:>10}" for column in columns))
+    print(f"{'layout':<8}{'path':<10}" + "".join(f"{column:>10}" for column in columns))
     for result in results:
         print(
-            f"{result.label:<10}{result.concurrency:>10}{result.requests:>10}{result.errors:>10}"
-            f"{result.p50_ms:>10.2f}{result.p99_ms:>10.2f}{result.requests_per_second:>10.0f}"
+            f"{layout:<8}{result.label:<10}{result.concurrency:>10}{result.requests:>10}"
+            f"{result.errors:>10}{result.p50_ms:>10.2f}{result.p99_ms:>10.2f}"
+            f"{result.requests_per_second:>10.0f}"
+        )
+    for concurrency in CONCURRENCIES:
+        direct = next(r for r in results if r.label == "direct" and r.concurrency == concurrency)
+        through = next(r for r in results if r.label == "gateway" and r.concurrency == concurrency)
+        throughput = through.requests_per_second / direct.requests_per_second
+        print(
+            f"{layout}, concurrency {concurrency:>2}: gateway adds "
+            f"{through.p50_ms - direct.p50_ms:.2f} ms at p50 "
+            f"({through.p50_ms / direct.p50_ms:.2f}x), "
+            f"{through.p99_ms - direct.p99_ms:.2f} ms at p99; "
+            f"throughput {throughput:.0%} of direct"
         )
 
 
@@ -115,74 +241,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per run")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers per service")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--layout", choices=("both", "shared", "tiers"), default="both", help="CPU layout(s)"
+    )
     args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory() as logs:
-        gateway, customer, databases = start_stack(args.workers, args.threads, Path(logs))
-        try:
-            token = admin_token(gateway, databases[0])
-            headers = {"Authorization": f"Bearer {token}"}
-            created = requests.post(
-                f"{gateway.url}/api/v1/customers",
-                json={
-                    "name": "Bench Customer",
-                    "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
-                },
-                headers=headers,
-                timeout=10,
-            )
-            created.raise_for_status()
-            customer_id = created.json()["id"]
-            direct_url = f"{customer.url}/customers/{customer_id}"
-            gateway_url = f"{gateway.url}/api/v1/customers/{customer_id}"
-
-            # The floor: one gunicorn + Flask hop doing nothing (no token, no limit, no forward).
-            results: list[LoadResult] = [
-                run_load(
-                    "hop-floor", f"{gateway.url}/healthz", {}, concurrency=1, duration=args.seconds
-                )
-            ]
-            for concurrency in (1, 32):
-                results.append(
-                    run_load(
-                        "direct",
-                        direct_url,
-                        headers,
-                        concurrency=concurrency,
-                        duration=args.seconds,
-                    )
-                )
-                results.append(
-                    run_load(
-                        "gateway",
-                        gateway_url,
-                        headers,
-                        concurrency=concurrency,
-                        duration=args.seconds,
-                    )
-                )
-        finally:
-            gateway.stop()
-            customer.stop()
-            for database in databases:
-                drop_database(database)
+    layouts = ("shared", "tiers") if args.layout == "both" else (args.layout,)
+    if "tiers" in layouts and len(os.sched_getaffinity(0)) < 2:
+        print("tiers layout needs at least 2 CPUs; running shared only")
+        layouts = ("shared",)
 
     print(
         f"GET /customers/{{id}}: {args.workers} workers x {args.threads} threads per service, "
-        f"{args.seconds:.0f} s per run, {os.cpu_count()} CPUs"
+        f"{args.seconds:.0f} s per run, {len(os.sched_getaffinity(0))} CPUs"
     )
-    print_table(results)
-    for concurrency in (1, 32):
-        direct = next(r for r in results if r.label == "direct" and r.concurrency == concurrency)
-        through = next(r for r in results if r.label == "gateway" and r.concurrency == concurrency)
-        added_p50 = through.p50_ms - direct.p50_ms
-        added_p99 = through.p99_ms - direct.p99_ms
-        throughput = through.requests_per_second / direct.requests_per_second
-        print(
-            f"concurrency {concurrency:>2}: gateway adds {added_p50:.2f} ms at p50 "
-            f"({through.p50_ms / direct.p50_ms:.2f}x), {added_p99:.2f} ms at p99; "
-            f"throughput {throughput:.0%} of direct"
-        )
+    for layout in layouts:
+        print_table(layout, run_layout(layout, args))
 
 
 if __name__ == "__main__":

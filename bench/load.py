@@ -46,6 +46,7 @@ def run_load(
 ) -> LoadResult:
     """GET ``url`` from ``concurrency`` threads for ``duration`` seconds after a warm-up."""
     parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     errors = [0] * concurrency
@@ -54,7 +55,7 @@ def run_load(
     stop_at = 0.0
 
     def worker(index: int) -> None:
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        connection = http.client.HTTPConnection(host, parts.port, timeout=30)
         start_barrier.wait()
         while True:
             began = time.perf_counter()
@@ -67,7 +68,7 @@ def run_load(
                 ok = response.status == 200
             except (OSError, http.client.HTTPException):
                 connection.close()
-                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+                connection = http.client.HTTPConnection(host, parts.port, timeout=30)
                 ok = False
             ended = time.perf_counter()
             if began >= measure_from:

@@ -11,11 +11,12 @@ timeout → 504, broken answer → 502.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
-import pybreaker
 import urllib3
 from prometheus_client import Counter, Histogram
 from urllib3.exceptions import (
@@ -27,6 +28,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util.retry import Retry
 
+from gateway.breaker import CircuitBreaker, CircuitOpen
 from gateway.routes import Route
 from shared.errors import BadGateway, GatewayTimeout, ProblemError, ServiceUnavailable
 
@@ -160,18 +162,19 @@ class UpstreamClient:
         )
         self._breaker_fail_max = breaker_fail_max
         self._breaker_reset_seconds = breaker_reset_seconds
-        self._breakers: dict[str, pybreaker.CircuitBreaker] = {}
+        self._breakers: dict[str, CircuitBreaker] = {}
 
-    def _breaker(self, service: str) -> pybreaker.CircuitBreaker:
+    def breaker(self, service: str) -> CircuitBreaker:
+        """The circuit breaker for ``service`` in this process."""
         breaker = self._breakers.get(service)
         if breaker is None:
             # setdefault is atomic: two threads racing here end up with one breaker.
             breaker = self._breakers.setdefault(
                 service,
-                pybreaker.CircuitBreaker(
+                CircuitBreaker(
+                    service,
                     fail_max=self._breaker_fail_max,
-                    reset_timeout=self._breaker_reset_seconds,
-                    name=service,
+                    reset_seconds=self._breaker_reset_seconds,
                 ),
             )
         return breaker
@@ -196,16 +199,14 @@ class UpstreamClient:
         started = time.perf_counter()
         outcome = "error"
         try:
-            response: UpstreamResponse = self._breaker(service).call(
-                self._send, method, url, headers, body
-            )
+            response = self.breaker(service).call(partial(self._send, method, url, headers, body))
             outcome = f"{response.status // 100}xx"
             return response
-        except pybreaker.CircuitBreakerError:
+        except CircuitOpen as error:
             outcome = "circuit_open"
             raise ServiceUnavailable(
                 f"{service} is failing; requests to it are paused",
-                headers={"Retry-After": str(max(1, round(self._breaker_reset_seconds)))},
+                headers={"Retry-After": str(max(1, math.ceil(error.retry_after)))},
             ) from None
         except HTTPError as error:
             outcome, problem = transport_problem(service, error, self.timeouts.read)

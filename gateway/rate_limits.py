@@ -9,6 +9,13 @@ for the credential endpoints. Every limited response carries
 ``RateLimit-Limit``/``RateLimit-Remaining``/``RateLimit-Reset``; a refused one
 is 429 with ``Retry-After``.
 
+Counting a hit and reading the window for the headers are two calls in
+``limits``; the gateway sends both of the library's scripts in one pipeline,
+so a limited request costs one Redis round trip, not two (it was a third of
+the gateway's own time per forwarded request). Keys, scripts and arithmetic
+are the library's; if Redis lost the scripts (a restart), the library's own
+calls run once and load them again.
+
 When Redis cannot be reached the gateway lets the request through and counts
 it in ``gateway_rate_limit_errors_total``: a rate limiter outage should not
 take the whole API down with it.
@@ -20,13 +27,16 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import cast
 
+import redis
 from flask import Flask, Response, g, request
 from limits import RateLimitItem, parse
 from limits.errors import StorageError
 from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 from prometheus_client import Counter
+from redis.exceptions import NoScriptError, RedisError
 
 from gateway.authentication import authenticate_request
 from shared.errors import TooManyRequests
@@ -60,7 +70,7 @@ class RateLimiter:
     """Named limits (``"api"``, ``"auth"``) counted per key in Redis."""
 
     def __init__(self, redis_url: str, limits: dict[str, str], *, key_prefix: str) -> None:
-        storage = RedisStorage(
+        self._storage = storage = RedisStorage(
             redis_url,
             key_prefix=key_prefix,
             wrap_exceptions=True,
@@ -76,14 +86,18 @@ class RateLimiter:
         """Count one request; raise 429 over the limit; None if Redis is down."""
         item = self._limits[name]
         try:
-            allowed = self._strategy.hit(item, name, key)
-            stats = self._strategy.get_window_stats(item, name, key)
-        except StorageError as error:
+            try:
+                allowed, remaining, reset_at = self._hit_in_one_round_trip(item, name, key)
+            except NoScriptError:
+                allowed = self._strategy.hit(item, name, key)
+                stats = self._strategy.get_window_stats(item, name, key)
+                remaining, reset_at = stats.remaining, stats.reset_time
+        except (StorageError, RedisError) as error:
             RATE_LIMIT_ERRORS.inc()
             logger.warning("rate limit not applied, Redis unavailable: %s", error)
             return None
-        reset = max(1, math.ceil(stats.reset_time - time.time()))
-        state = LimitState(item.amount, max(0, stats.remaining), reset)
+        reset = max(1, math.ceil(reset_at - time.time()))
+        state = LimitState(item.amount, max(0, remaining), reset)
         if not allowed:
             RATE_LIMITED.labels(name).inc()
             raise TooManyRequests(
@@ -91,6 +105,46 @@ class RateLimiter:
                 headers={**state.headers(), "Retry-After": str(reset)},
             )
         return state
+
+    def _hit_in_one_round_trip(
+        self, item: RateLimitItem, *identifiers: str
+    ) -> tuple[bool, int, float]:
+        """``SlidingWindowCounterRateLimiter.hit`` then ``get_window_stats``, pipelined.
+
+        Returns whether the hit was allowed, the requests remaining and when the
+        window resets (epoch seconds), computed as ``limits`` 5.8 computes them.
+        """
+        storage = self._storage
+        key = item.key_for(*identifiers)
+        expiry = item.get_expiry()
+        # The library's own key layout for the two windows.
+        keys = (
+            storage.prefixed_key(storage._previous_window_key(key)),
+            storage.prefixed_key(storage._current_window_key(key)),
+        )
+        connection = cast(redis.Redis, storage.get_connection())
+        pipeline = connection.pipeline(transaction=False)
+        pipeline.evalsha(storage.lua_acquire_sliding_window.sha, 2, *keys, item.amount, expiry, 1)
+        pipeline.evalsha(storage.lua_sliding_window.sha, 2, *keys, expiry)
+        acquired, window = pipeline.execute()
+        previous_count, previous_ttl_ms, current_count, current_ttl_ms = (
+            (int(window[0] or 0), float(window[1] or 0), int(window[2] or 0), float(window[3] or 0))
+            if window
+            else (0, 0.0, 0, 0.0)
+        )
+        previous_expires_in = max(0.0, previous_ttl_ms) / 1000
+        current_expires_in = max(0.0, current_ttl_ms) / 1000
+        weighted = previous_count * previous_expires_in / expiry + current_count
+        remaining = max(0, item.amount - math.floor(weighted))
+        now = time.time()
+        if not (previous_count or current_count):
+            return bool(acquired), remaining, now
+        previous_reset_in = current_reset_in = math.inf
+        if previous_count:
+            previous_reset_in = previous_expires_in % (expiry / previous_count)
+        if current_count:
+            current_reset_in = current_expires_in % expiry
+        return bool(acquired), remaining, now + min(previous_reset_in, current_reset_in)
 
 
 def enforce(limiter: RateLimiter, name: str, key: str) -> None:

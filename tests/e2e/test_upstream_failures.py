@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -15,6 +18,7 @@ from tests.support.upstreams import (
     answers_garbage,
     answers_slowly,
     echoes_request_head,
+    read_request_head,
 )
 
 
@@ -58,6 +62,41 @@ def test_slow_service_is_504_after_the_read_timeout(gateway_in_front_of) -> None
     assert response.status_code == 504
     assert response.headers["Content-Type"] == "application/problem+json"
     assert elapsed < 3
+
+
+class CountsConcurrentRequests:
+    """An upstream that holds each request a while and records how many it held at once."""
+
+    def __init__(self, hold_seconds: float) -> None:
+        self.hold_seconds = hold_seconds
+        self.in_flight = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, connection: socket.socket) -> None:
+        read_request_head(connection)
+        with self._lock:
+            self.in_flight += 1
+            self.most_at_once = max(self.most_at_once, self.in_flight)
+        time.sleep(self.hold_seconds)
+        with self._lock:
+            self.in_flight -= 1
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+
+
+def test_a_slow_service_does_not_queue_other_requests_to_it(gateway_in_front_of) -> None:
+    # One gateway worker with four threads: all four requests must reach the
+    # service together, none waiting for another to finish first.
+    behaviour = CountsConcurrentRequests(hold_seconds=1.0)
+    upstream = BrokenUpstream(behaviour)
+    try:
+        stack = gateway_in_front_of(upstream.url)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            responses = list(pool.map(lambda _: _get(stack), range(4)))
+    finally:
+        upstream.close()
+    assert [response.status_code for response in responses] == [200] * 4
+    assert behaviour.most_at_once == 4
 
 
 def test_garbage_from_the_service_is_502(gateway_in_front_of) -> None:

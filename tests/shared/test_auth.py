@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from flask import Flask, jsonify
 
 from shared.auth import (
-    REQUIRED_CLAIMS,
     FIRST_FETCH_RETRY_SECONDS,
+    REQUIRED_CLAIMS,
     JwksKeySource,
     Principal,
     TokenVerifier,

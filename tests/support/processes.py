@@ -34,6 +34,8 @@ class ServiceProcess:
     port: int = field(default_factory=free_port)
     log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    #: CPUs the process and its workers may run on (all when None).
+    cpus: frozenset[int] | None = None
 
     @property
     def url(self) -> str:
@@ -61,8 +63,15 @@ class ServiceProcess:
             f"{self.package}.app:create_app()",
         ]
         log = self.log_path.open("wb")
+        cpus = self.cpus
         self.process = subprocess.Popen(
-            command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+            command,
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Set in the child before gunicorn starts, so every worker inherits it.
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
