@@ -31,8 +31,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -42,6 +43,8 @@ from tests.support.databases import drop_database, migrated_database
 from tests.support.processes import ROOT, ServiceProcess, free_port
 
 CONCURRENCIES = (1, 32)
+WARMUP_SECONDS = 1.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def start_stack(
@@ -123,11 +126,14 @@ def admin_token(gateway: ServiceProcess, database_url: str) -> str:
     return str(response.json()["access_token"])
 
 
-def server_pids(name: str) -> list[int]:
-    """Every process (and thread) of a running server, by program name."""
+def server_pids(name: str, *, threads: bool = True) -> list[int]:
+    """Every process of a running server, by program name, with their threads if asked."""
     found = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True, check=False)
+    pids = [int(value) for value in found.stdout.split()]
+    if not threads:
+        return pids
     tasks: list[int] = []
-    for pid in (int(value) for value in found.stdout.split()):
+    for pid in pids:
         try:
             tasks.extend(int(task) for task in os.listdir(f"/proc/{pid}/task"))
         except FileNotFoundError:
@@ -162,9 +168,66 @@ def pinned(servers: dict[str, frozenset[int]]) -> Iterator[list[str]]:
                     continue
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
+    children = subprocess.run(
+        ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return [pid] + [descendant for child in children for descendant in process_tree(int(child))]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes (all their threads) have used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+@dataclass
+class CpuShare:
+    """CPU microseconds per request each part of the platform spent during one run."""
+
+    label: str
+    concurrency: int
+    per_request_us: dict[str, float]
+
+
+def loaded(
+    label: str,
+    url: str,
+    headers: dict[str, str],
+    concurrency: int,
+    seconds: float,
+    groups: dict[str, Callable[[], list[int]]],
+) -> tuple[LoadResult, CpuShare]:
+    """One load run, and what it cost each process group per request (warm-up included)."""
+    pids = {name: find() for name, find in groups.items()}
+    before = {name: cpu_seconds(found) for name, found in pids.items()}
+    own_before = sum(os.times()[:2])
+    result = run_load(
+        label, url, headers, concurrency=concurrency, duration=seconds, warmup=WARMUP_SECONDS
+    )
+    own = sum(os.times()[:2]) - own_before
+    # Server processes forked during the run (PostgreSQL backends) count too.
+    pids = {name: sorted(set(found) | set(groups[name]())) for name, found in pids.items()}
+    spent = {name: cpu_seconds(found) - before[name] for name, found in pids.items()}
+    spent["load generator"] = own
+    handled = max(1.0, result.requests * (seconds + WARMUP_SECONDS) / seconds)
+    share = CpuShare(
+        label, concurrency, {name: value / handled * 1e6 for name, value in spent.items()}
+    )
+    return result, share
+
+
 def measure(
     gateway: ServiceProcess, customer: ServiceProcess, database: str, seconds: float
-) -> list[LoadResult]:
+) -> tuple[list[LoadResult], list[CpuShare]]:
     """Create a customer, then load the hop floor, direct and gateway paths."""
     token = admin_token(gateway, database)
     headers = {"Authorization": f"Bearer {token}"}
@@ -180,17 +243,25 @@ def measure(
     gateway_url = f"{gateway.url}/api/v1/customers/{customer_id}"
     # The floor: one gunicorn + Flask hop doing nothing (no token, no limit, no forward).
     results = [run_load("hop-floor", f"{gateway.url}/healthz", {}, concurrency=1, duration=seconds)]
+    shares: list[CpuShare] = []
+    assert gateway.process is not None
+    assert customer.process is not None
+    gateway_pid, customer_pid = gateway.process.pid, customer.process.pid
+    groups: dict[str, Callable[[], list[int]]] = {
+        "gateway": lambda: process_tree(gateway_pid),
+        "customer": lambda: process_tree(customer_pid),
+        "postgres": lambda: server_pids("postgres", threads=False),
+        "redis": lambda: server_pids("redis-server", threads=False),
+    }
     for concurrency in CONCURRENCIES:
-        results.append(
-            run_load("direct", direct_url, headers, concurrency=concurrency, duration=seconds)
-        )
-        results.append(
-            run_load("gateway", gateway_url, headers, concurrency=concurrency, duration=seconds)
-        )
-    return results
+        for label, url in (("direct", direct_url), ("gateway", gateway_url)):
+            result, share = loaded(label, url, headers, concurrency, seconds, groups)
+            results.append(result)
+            shares.append(share)
+    return results, shares
 
 
-def run_layout(layout: str, args: argparse.Namespace) -> list[LoadResult]:
+def run_layout(layout: str, args: argparse.Namespace) -> tuple[list[LoadResult], list[CpuShare]]:
     """Start a fresh stack in ``layout``, measure, tear it down."""
     cpus = sorted(os.sched_getaffinity(0))
     tiers: tuple[frozenset[int], frozenset[int]] | None = None
@@ -210,6 +281,20 @@ def run_layout(layout: str, args: argparse.Namespace) -> list[LoadResult]:
             customer.stop()
             for database in databases:
                 drop_database(database)
+
+
+def print_cpu(layout: str, shares: list[CpuShare]) -> None:
+    """Print the CPU each process group spent per request in each run."""
+    names = list(shares[0].per_request_us)
+    print(f"{layout}: CPU per request, microseconds (all processes of each part)")
+    print(f"{'path':<10}{'conc':>6}" + "".join(f"{name:>16}" for name in names) + f"{'total':>10}")
+    for share in shares:
+        values = share.per_request_us
+        print(
+            f"{share.label:<10}{share.concurrency:>6}"
+            + "".join(f"{values[name]:>16.0f}" for name in names)
+            + f"{sum(values.values()):>10.0f}"
+        )
 
 
 def print_table(layout: str, results: list[LoadResult]) -> None:
@@ -255,7 +340,9 @@ def main() -> None:
         f"{args.seconds:.0f} s per run, {len(os.sched_getaffinity(0))} CPUs"
     )
     for layout in layouts:
-        print_table(layout, run_layout(layout, args))
+        results, shares = run_layout(layout, args)
+        print_table(layout, results)
+        print_cpu(layout, shares)
 
 
 if __name__ == "__main__":
