@@ -29,7 +29,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -83,18 +82,8 @@ def start_stack(
         port=customer_port,
         cpus=cpus[1] if cpus else None,
     ).start(logs)
-    wait_until_ready(customer)
+    customer.wait_for("/readyz", timeout=15)  # it holds the gateway's keys
     return gateway, customer, [gateway_db, customer_db]
-
-
-def wait_until_ready(service: ServiceProcess, timeout: float = 15.0) -> None:
-    """Poll ``/readyz`` until it answers 200 (the service holds the gateway's keys)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if requests.get(f"{service.url}/readyz", timeout=5).status_code == 200:
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{service.package} did not become ready:\n{service.output()}")
 
 
 def admin_token(gateway: ServiceProcess, database_url: str) -> str:

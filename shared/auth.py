@@ -117,10 +117,7 @@ class JwksKeySource:
     def check_ready(self) -> None:
         """A readiness check: raises until a first key set has been fetched."""
         if not self._keys:
-            with self._lock:
-                if not self._keys and time.monotonic() - self._attempted_at >= 1.0:
-                    with contextlib.suppress(ProblemError):
-                        self._refresh()
+            self._refresh_when_due()
             if not self._keys:
                 raise ServiceUnavailable(self._last_error or "No signing keys fetched yet")
 
@@ -156,13 +153,17 @@ class JwksKeySource:
 
     def _refresh_forever(self) -> None:
         while True:
-            with self._lock:
-                now = time.monotonic()
-                due = self._fetched_at + self._refresh_seconds if self._keys else -math.inf
-                if now >= due and now - self._attempted_at >= 1.0:
-                    with contextlib.suppress(ProblemError):
-                        self._refresh()
+            self._refresh_when_due()
             time.sleep(1.0)
+
+    def _refresh_when_due(self) -> None:
+        """Refresh if the key set is stale (or missing), at most once a second; never raises."""
+        with self._lock:
+            now = time.monotonic()
+            due = self._fetched_at + self._refresh_seconds if self._keys else -math.inf
+            if now >= due and now - self._attempted_at >= 1.0:
+                with contextlib.suppress(ProblemError):
+                    self._refresh()
 
 
 def _until_expiry(_token: str, verified: tuple[Principal, float], _now: float) -> float:

@@ -73,18 +73,27 @@ class ServiceProcess:
             # Set in the child before gunicorn starts, so every worker inherits it.
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
+        try:
+            self.wait_for("/healthz", timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    def wait_for(self, path: str, timeout: float = 30.0) -> None:
+        """Poll ``path`` until it answers 200 (``/healthz``: up; ``/readyz``: ready)."""
+        assert self.process is not None, "start() the process first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.package} exited at start:\n{self.output()}")
             try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
+                if requests.get(f"{self.url}{path}", timeout=1).status_code == 200:
+                    return
             except requests.RequestException:
                 pass  # not listening yet, or workers still booting
             time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.package} did not become healthy:\n{self.output()}")
+        raise RuntimeError(f"{self.package}: {path} did not answer 200:\n{self.output()}")
 
     def output(self) -> str:
         """Everything the process printed so far."""
