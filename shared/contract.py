@@ -1,0 +1,138 @@
+"""A service's OpenAPI contract as data: its operations and the scope each one needs.
+
+The contract (``<package>/openapi.yaml``) is the single source of who may call
+what. Each operation names its scope in an OAuth 2 security requirement
+(``security: [{oauth2: [customers:read]}]``); ``security: []`` declares it
+public. The gateway checks the scope before it forwards, and the service checks
+it again, both through :meth:`Contract.match` — no framework involved.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_PARAMETER = re.compile(r"\{[^{}/]+\}")
+
+
+class ContractError(Exception):
+    """The contract is not usable: an operation without a scope, or a malformed path."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method on one path template, and what calling it takes."""
+
+    method: str
+    path: str
+    #: The scope a caller must hold; None for a public operation.
+    scope: str | None
+    operation_id: str
+    pattern: re.Pattern[str]
+
+    @property
+    def public(self) -> bool:
+        """Whether anyone may call it without credentials."""
+        return self.scope is None
+
+
+class _ContractLoader(yaml.CSafeLoader):
+    """SafeLoader that leaves dates as the strings the contract wrote."""
+
+
+_ContractLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_document(path: Path) -> dict[str, Any]:
+    """The OpenAPI document at ``path``, as JSON-ready data."""
+    document: dict[str, Any] = yaml.load(path.read_text(), Loader=_ContractLoader)  # noqa: S506 (SafeLoader subclass)
+    return document
+
+
+def _path_pattern(template: str) -> re.Pattern[str]:
+    parts = _PARAMETER.split(template)
+    return re.compile("[^/]+".join(re.escape(part) for part in parts))
+
+
+def _scope_of(requirements: Any, where: str) -> str | None:
+    if requirements == []:
+        return None
+    flat = {
+        scope
+        for requirement in requirements or []
+        for scopes in requirement.values()
+        for scope in scopes
+    }
+    if len(flat) != 1:
+        raise ContractError(f"{where} must name exactly one scope (or security: []), has {flat}")
+    return str(flat.pop())
+
+
+class Contract:
+    """The operations of one OpenAPI document, matchable by method and concrete path."""
+
+    def __init__(self, document: dict[str, Any], *, name: str = "contract") -> None:
+        self.document = document
+        self.name = name
+        default_security = document.get("security")
+        operations: list[Operation] = []
+        for path, item in (document.get("paths") or {}).items():
+            for method, operation in item.items():
+                if method not in HTTP_METHODS:
+                    continue
+                where = f"{name}: {method.upper()} {path}"
+                requirements = operation.get("security", default_security)
+                operations.append(
+                    Operation(
+                        method=method.upper(),
+                        path=path,
+                        scope=_scope_of(requirements, where),
+                        operation_id=str(operation.get("operationId", where)),
+                        pattern=_path_pattern(path),
+                    )
+                )
+        # Literal paths before templated ones: /customers/export wins over /customers/{id}.
+        operations.sort(key=lambda op: (op.path.count("{"), op.path))
+        self.operations: tuple[Operation, ...] = tuple(operations)
+
+    @classmethod
+    @functools.cache
+    def load(cls, path: Path) -> Contract:
+        """The contract in the YAML file at ``path`` (read once per process)."""
+        return cls(load_document(path), name=path.parent.name)
+
+    def match(self, method: str, path: str) -> Operation | None:
+        """The operation serving ``method path``; ``HEAD`` is served by ``GET``."""
+        method = method.upper()
+        fallback = "GET" if method == "HEAD" else None
+        found: Operation | None = None
+        for operation in self.operations:
+            if not operation.pattern.fullmatch(path):
+                continue
+            if operation.method == method:
+                return operation
+            if operation.method == fallback and found is None:
+                found = operation
+        return found
+
+    def has_path(self, path: str) -> bool:
+        """Whether any operation is declared for ``path`` (405 rather than 404)."""
+        return any(operation.pattern.fullmatch(path) for operation in self.operations)
+
+    def scopes(self) -> dict[str, str]:
+        """Every scope the contract's OAuth 2 scheme defines, with its description."""
+        schemes = (self.document.get("components") or {}).get("securitySchemes") or {}
+        defined: dict[str, str] = {}
+        for scheme in schemes.values():
+            for flow in (scheme.get("flows") or {}).values():
+                defined.update(flow.get("scopes") or {})
+        return defined
