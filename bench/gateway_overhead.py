@@ -64,6 +64,7 @@ def start_stack(
             "DISCOVERY": "static",
             "DISCOVERY_STATIC": f"customer_service=http://127.0.0.1:{customer_port}",
             "RATE_LIMIT_API": "100000000/minute",
+            "RATE_LIMIT_PUBLIC": "100000000/minute",
             "RATE_LIMIT_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
             "LOG_LEVEL": "WARNING",
         },

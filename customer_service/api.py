@@ -1,4 +1,10 @@
-"""HTTP resources of the customer API: read the request, call the service, shape the answer."""
+"""HTTP resources of the customer API: read the request, call the service, shape the answer.
+
+Who may call what is not written here: the contract (``openapi.yaml``) names each
+operation's scope and ``shared.web.auth`` checks it before a resource runs.
+HTTP details stay here too: versions travel as ``ETag``/``If-Match``, a stale
+version is a 412 carrying the current ``ETag``, a created customer has a ``Location``.
+"""
 
 from __future__ import annotations
 
@@ -22,21 +28,34 @@ from customer_service.service import (
     CustomerService,
     ExpectedVersion,
     IdempotencyKey,
-    etag_of,
+    VersionMismatch,
     fingerprint_of,
 )
-from shared.auth import current_principal, require_scope
 from shared.errors import BadRequest, PreconditionRequired
-from shared.validation import json_body, parse_body, parse_query
-from shared.web import ProblemApi
-
-READ = "customers:read"
-WRITE = "customers:write"
-DELETE = "customers:delete"
+from shared.web.app import ProblemApi
+from shared.web.auth import current_principal
+from shared.web.errors import problem_response
+from shared.web.validation import json_body, parse_body, parse_query
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 _VERSION_TAG = re.compile(r'(?P<quote>"?)(?P<version>[0-9]{1,9})(?P=quote)')
+
+
+def etag_of(version: int) -> str:
+    """The strong entity tag of a customer version: ``"<version>"``."""
+    return f'"{version}"'
+
+
+def version_mismatch_response(error: VersionMismatch) -> Response:
+    """412 naming the customer's current ``ETag``, in the header and as ``current_etag``."""
+    etag = etag_of(error.current_version)
+    problem = {
+        **error.to_problem(),
+        "detail": f"The customer has changed; its current version is {etag}",
+        "current_etag": etag,
+    }
+    return problem_response(problem, {**error.headers, "ETag": etag})
 
 
 def json_response(
@@ -119,7 +138,6 @@ class _ServiceResource(flask_restful.Resource):  # type: ignore[misc]
 class CustomerCollection(_ServiceResource):
     """``/customers``: list and create."""
 
-    @require_scope(READ)
     def get(self) -> Response:
         """A page of customers; ``Link: rel="next"`` when there is more."""
         page = self.service.list_customers(parse_query(CustomerQuery))
@@ -128,7 +146,6 @@ class CustomerCollection(_ServiceResource):
             response.headers["Link"] = next_link(page.next_cursor)
         return response
 
-    @require_scope(WRITE)
     def post(self) -> Response:
         """Create a customer, at most once per ``Idempotency-Key``."""
         key = idempotency_key()
@@ -147,7 +164,6 @@ class CustomerCollection(_ServiceResource):
 class CustomerItem(_ServiceResource):
     """``/customers/{id}``: read, patch, delete."""
 
-    @require_scope(READ)
     def get(self, customer_id: UUID) -> Response:
         """The customer, or 304 when ``If-None-Match`` names its current version."""
         customer = self.service.get_customer(customer_id)
@@ -156,7 +172,6 @@ class CustomerItem(_ServiceResource):
             return Response(status=304, headers={"ETag": etag})
         return customer_response(customer)
 
-    @require_scope(WRITE)
     def patch(self, customer_id: UUID) -> Response:
         """Apply a JSON merge patch to the version named by ``If-Match``."""
         expected = required_version()
@@ -165,7 +180,6 @@ class CustomerItem(_ServiceResource):
             self.service.update_customer(customer_id, patch, expected=expected)
         )
 
-    @require_scope(DELETE)
     def delete(self, customer_id: UUID) -> Response:
         """Soft-delete the customer."""
         self.service.delete_customer(customer_id, expected=expected_version())
@@ -177,7 +191,6 @@ class CustomerItem(_ServiceResource):
 class CustomerRestore(_ServiceResource):
     """``/customers/{id}/restore``: undo a soft delete."""
 
-    @require_scope(DELETE)
     def post(self, customer_id: UUID) -> Response:
         """Restore a deleted customer."""
         expected = expected_version()
@@ -187,7 +200,6 @@ class CustomerRestore(_ServiceResource):
 class CustomerNotes(_ServiceResource):
     """``/customers/{id}/notes``: add and list notes."""
 
-    @require_scope(READ)
     def get(self, customer_id: UUID) -> Response:
         """A page of the customer's notes, newest first."""
         page = self.service.list_notes(customer_id, parse_query(NoteQuery))
@@ -196,7 +208,6 @@ class CustomerNotes(_ServiceResource):
             response.headers["Link"] = next_link(page.next_cursor)
         return response
 
-    @require_scope(WRITE)
     def post(self, customer_id: UUID) -> Response:
         """Add a note signed with the caller's name."""
         data = parse_body(NoteCreate)
@@ -206,6 +217,7 @@ class CustomerNotes(_ServiceResource):
 
 def register_api(app: Flask, service: CustomerService) -> None:
     """Serve the customer resources on ``app``."""
+    app.register_error_handler(VersionMismatch, version_mismatch_response)
     api = ProblemApi(app)
     resources: list[tuple[type[_ServiceResource], str]] = [
         (CustomerCollection, "/customers"),

@@ -10,16 +10,25 @@ from customer_service.api import register_api
 from customer_service.service import CustomerService
 from customer_service.settings import Settings
 from customer_service.store import CustomerStore
-from shared.auth import JwksKeySource, KeySource, TokenVerifier, install_authentication
+from shared.auth import JwksKeySource, KeySource, TokenVerifier
+from shared.contract import Contract, ContractError
 from shared.database import Database
-from shared.web import OPERATIONAL_PATHS, create_service_app
+from shared.web.app import create_service_app
+from shared.web.auth import install_authentication, undeclared_routes
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
+#: Where the app keeps its database pool, for whoever owns the app (tests close it).
+DATABASE_EXTENSION = "database"
 
 
 def create_app(settings: Settings | None = None, *, key_source: KeySource | None = None) -> Flask:
-    """The customer API; ``key_source`` replaces the gateway's JWKS (tests use their own)."""
+    """The customer API; ``key_source`` replaces the gateway's JWKS (tests use their own).
+
+    Refuses to build (``ContractError``) if it serves a route its contract does
+    not declare, since such a route would need no scope.
+    """
     settings = settings or Settings()
+    contract = Contract.load(OPENAPI_PATH)
     database = Database(
         settings.database_url,
         pool_size=settings.database_pool_size,
@@ -36,19 +45,22 @@ def create_app(settings: Settings | None = None, *, key_source: KeySource | None
         # Without the gateway's keys no authenticated request can be served.
         readiness["jwks"] = jwks.check_ready
         keys = jwks
-    app = create_service_app(settings, readiness=readiness, openapi_path=OPENAPI_PATH)
+    app = create_service_app(settings, readiness=readiness, contract=contract)
     verifier = TokenVerifier(
         keys=keys,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         leeway=settings.jwt_leeway_seconds,
     )
-    install_authentication(app, verifier, public_paths=OPERATIONAL_PATHS)
+    install_authentication(app, verifier, contract=contract)
     store = CustomerStore(database)
     service = CustomerService(
         store, idempotency_retention_seconds=settings.idempotency_retention_seconds
     )
     register_api(app, service)
-    # Kept so whoever owns the app (tests, a shutdown hook) can close the pool.
-    app.extensions["customer_database"] = database
+    if undeclared := undeclared_routes(app, contract):
+        raise ContractError(f"{contract.name} serves routes its contract lacks: {undeclared}")
+    # Nothing closes the pool at shutdown: the worker exits and the operating system
+    # closes its connections. It is kept here so whoever builds apps (tests) can close it.
+    app.extensions[DATABASE_EXTENSION] = database
     return app

@@ -196,7 +196,7 @@ class CustomerQuery(_Request):
     country: Country | None = None
     segment: Segment | None = None
     #: Every tag listed must be present on the customer.
-    # Plain ``list[...] | None`` so shared.validation.parse_query sees a repeatable field.
+    # Plain ``list[...] | None`` so shared.web.validation.parse_query sees a repeatable field.
     tag: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
     created_after: Timestamp | None = None
     created_before: Timestamp | None = None

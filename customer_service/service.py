@@ -2,7 +2,9 @@
 
 Each use case is one transaction: it reads, checks, writes and returns, and any
 exception rolls back everything it wrote. Failures are domain exceptions that
-subclass ``shared.errors``, so the one shared handler renders them.
+subclass ``shared.errors``, so the one shared handler renders them. How a
+version looks on the wire (an ``ETag``) is ``api.py``'s business: it renders
+:class:`VersionMismatch` itself, from the ``current_version`` the error carries.
 """
 
 from __future__ import annotations
@@ -64,17 +66,13 @@ class CustomerNotDeleted(Conflict):
 
 
 class VersionMismatch(PreconditionFailed):
-    """``If-Match`` named a version the customer no longer has."""
+    """The client named a version the customer no longer has; ``current_version`` is its own."""
 
     slug = "version-mismatch"
 
     def __init__(self, current_version: int) -> None:
-        etag = etag_of(current_version)
-        super().__init__(
-            f"The customer has changed; its current version is {etag}",
-            headers={"ETag": etag},
-            current_etag=etag,
-        )
+        super().__init__(f"The customer has changed; its current version is {current_version}")
+        self.current_version = current_version
 
 
 class IdempotencyKeyReused(ValidationFailed):
@@ -92,11 +90,6 @@ class IdempotencyKeyReused(ValidationFailed):
                 }
             ]
         )
-
-
-def etag_of(version: int) -> str:
-    """The strong entity tag of a customer version: ``"<version>"``."""
-    return f'"{version}"'
 
 
 @dataclass(frozen=True)

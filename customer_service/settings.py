@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import SettingsConfigDict
 
-from shared.settings import LOCAL_POSTGRES, ServiceSettings
+from shared.services import service_named
+from shared.settings import ServiceSettings
+
+#: This service as ``services.toml`` declares it.
+SERVICE = service_named("customer")
 
 
 class Settings(ServiceSettings):
     """Settings of the customer API; each field has a working local default."""
 
-    # Field names stay usable in code (``Settings(database_url=...)``) beside the env aliases.
-    model_config = SettingsConfigDict(populate_by_name=True)
-
     service_name: str = "customer_service"
-    #: The service's own database; ``CUSTOMER_DATABASE_URL`` wins over ``DATABASE_URL``.
+    #: The service's own database, from ``CUSTOMER_DATABASE_URL`` only (``services.toml``),
+    #: in code as well (``Settings(CUSTOMER_DATABASE_URL=...)``): accepting the field name
+    #: would make pydantic-settings read ``DATABASE_URL`` too. AliasChoices for one name,
+    #: as tests/test_platform_files.py reads ``.choices``.
     database_url: str = Field(
-        default=f"{LOCAL_POSTGRES}/clientele_customers",
-        validation_alias=AliasChoices("CUSTOMER_DATABASE_URL", "DATABASE_URL"),
+        default=SERVICE.local_database_url,
+        validation_alias=AliasChoices(SERVICE.database_url_variable),
     )
     #: How long an ``Idempotency-Key`` is remembered; older keys count as unused.
     idempotency_retention_seconds: int = Field(default=86_400, ge=1)

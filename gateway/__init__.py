@@ -1,1 +1,1 @@
-"""The gateway: the public API's front door (authentication, RBAC, routing)."""
+"""The gateway: the public API's front door (`auth/`: who may call; `edge/`: the door itself)."""

@@ -1,4 +1,9 @@
-"""The gateway's Flask app: auth and admin endpoints, rate limits, and forwarding to services."""
+"""The gateway's app factory (gunicorn: ``gateway.app:create_app()``): builds and wires every part.
+
+Dependencies are made here and passed in: the auth components to the auth
+API, and the authenticator, limiter, route table and forwarder to the edge.
+No view reaches for a global.
+"""
 
 from __future__ import annotations
 
@@ -8,30 +13,34 @@ import redis
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gateway.admin_api import register_admin_api
-from gateway.auth_api import register_auth_api
-from gateway.auth_services import AUTH_SERVICES_EXTENSION, build_auth_services, open_database
-from gateway.authentication import (
-    AUTHENTICATOR_EXTENSION,
-    VERIFIER_EXTENSION,
-    authenticate_for_forwarding,
-)
-from gateway.forwarding import register_forwarding
-from gateway.proxy import UpstreamClient, UpstreamTimeouts
-from gateway.rate_limits import RateLimiter, install_rate_limits
-from gateway.routes import ROUTES
+from gateway.auth.api import register_auth_api
+from gateway.auth.components import AuthComponents, build_auth, open_database
+from gateway.auth.models import Clock, utc_now
+from gateway.edge.api import Edge, install_edge
+from gateway.edge.limits import RateLimiter
+from gateway.edge.routes import declared_routes, find_route
+from gateway.edge.service import Forwarder
+from gateway.edge.upstream import UpstreamClient, UpstreamTimeouts
 from gateway.settings import Settings
+from shared.contract import Contract, ContractError
 from shared.discovery import create_discovery
-from shared.web import ProblemApi, create_service_app
+from shared.web.app import ProblemApi, create_service_app
+from shared.web.auth import undeclared_routes
 
-OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
-#: ``app.extensions`` key of the Redis client (rate limits share it).
-REDIS_EXTENSION = "clientele.redis"
+CONTRACT_PATH = Path(__file__).with_name("openapi.yaml")
+#: ``app.extensions`` key of the :class:`AuthComponents`, for whoever owns the app
+#: (tests, the bench) and must close its database pool.
+AUTH_EXTENSION = "gateway.auth"
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the gateway; reads the environment when no settings are given."""
+def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> Flask:
+    """Build the gateway; reads the environment when no settings are given.
+
+    ``clock`` is where token, session, key and signing-key lifetimes read the
+    time: tests move it instead of sleeping.
+    """
     settings = settings or Settings()
+    contract = Contract.load(CONTRACT_PATH)
     database = open_database(settings)
     redis_client = redis.Redis.from_url(settings.redis_url, socket_timeout=1)
 
@@ -41,41 +50,53 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = create_service_app(
         settings,
         readiness={"postgres": database.ping, "redis": redis_ready},
-        openapi_path=OPENAPI_PATH,
+        contract=contract,
     )
-    services = build_auth_services(settings, database)
-    app.extensions[AUTH_SERVICES_EXTENSION] = services
-    app.extensions[VERIFIER_EXTENSION] = services.verifier
-    app.extensions[AUTHENTICATOR_EXTENSION] = services.authenticator
-    app.extensions[REDIS_EXTENSION] = redis_client
-
-    limiter = RateLimiter(
-        settings.redis_url,
-        {"api": settings.rate_limit_api, "auth": settings.rate_limit_auth},
-        key_prefix=settings.rate_limit_key_prefix,
-    )
-    install_rate_limits(app, limiter)
-
-    api = ProblemApi(app)
-    register_auth_api(api)
-    register_admin_api(api)
-    register_forwarding(
-        app,
-        ROUTES,
-        authenticate=authenticate_for_forwarding,
-        limiter=limiter,
-        discovery=create_discovery(settings.discovery, static_map=settings.discovery_static),
-        client=UpstreamClient(
-            timeouts=UpstreamTimeouts(
-                connect=settings.upstream_connect_timeout_seconds,
-                read=settings.upstream_read_timeout_seconds,
+    auth = build_auth(settings, database, clock=clock)
+    edge = Edge(
+        contract=contract,
+        routes=declared_routes(),
+        authenticator=auth.authenticator,
+        limiter=RateLimiter(
+            settings.redis_url,
+            {
+                "api": settings.rate_limit_api,
+                "auth": settings.rate_limit_auth,
+                "public": settings.rate_limit_public,
+            },
+            key_prefix=settings.rate_limit_key_prefix,
+        ),
+        forwarder=Forwarder(
+            discovery=create_discovery(settings.discovery, static_map=settings.discovery_static),
+            client=UpstreamClient(
+                timeouts=UpstreamTimeouts(
+                    connect=settings.upstream_connect_timeout_seconds,
+                    read=settings.upstream_read_timeout_seconds,
+                ),
+                pool_size=settings.upstream_pool_size,
+                breaker_fail_max=settings.upstream_breaker_fail_max,
+                breaker_reset_seconds=settings.upstream_breaker_reset_seconds,
             ),
-            pool_size=settings.upstream_pool_size,
-            breaker_fail_max=settings.upstream_breaker_fail_max,
-            breaker_reset_seconds=settings.upstream_breaker_reset_seconds,
         ),
     )
+    install_edge(app, edge)
+    register_auth_api(ProblemApi(app), auth)
+    # Forwarded routes follow the services' own contracts, checked by the guard.
+    undeclared = [
+        rule
+        for rule in undeclared_routes(app, contract)
+        if find_route(edge.routes, rule.partition(" ")[2]) is None
+    ]
+    if undeclared:
+        raise ContractError(f"gateway routes missing from {CONTRACT_PATH.name}: {undeclared}")
+    app.extensions[AUTH_EXTENSION] = auth
     if settings.trusted_proxy_hops:
         hops = settings.trusted_proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     return app
+
+
+def auth_components(app: Flask) -> AuthComponents:
+    """The auth components ``app`` was built with."""
+    components: AuthComponents = app.extensions[AUTH_EXTENSION]
+    return components

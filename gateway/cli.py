@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 import psycopg2
 from pydantic import ValidationError
 
-from gateway.auth_services import AuthServices, build_auth_services, open_database
-from gateway.rbac import ROLES
-from gateway.schemas import UserCreate
+from gateway.auth.components import AuthComponents, build_auth, open_database
+from gateway.auth.roles import ROLES
+from gateway.auth.schemas import UserCreate
 from gateway.settings import Settings
 from shared.errors import ProblemError, field_error
 
@@ -59,21 +59,21 @@ def _read_password(env_var: str | None) -> str:
     return password
 
 
-def create_user(services: AuthServices, args: argparse.Namespace) -> int:
+def create_user(auth: AuthComponents, args: argparse.Namespace) -> int:
     """Create a user with the given role."""
     body = _validated_user(args.username, _read_password(args.password_env), args.role)
-    user = services.accounts.create_user(body.username, body.password, body.role)
+    user = auth.accounts.create_user(body.username, body.password, body.role)
     print(f"created user {user.username!r} with role {user.role} (id {user.id})")
     return 0
 
 
-def ensure_admin(services: AuthServices, args: argparse.Namespace) -> int:
+def ensure_admin(auth: AuthComponents, args: argparse.Namespace) -> int:
     """Create the first admin unless an admin exists."""
-    settings = services.settings
+    settings = auth.settings
     configured = settings.admin_password.get_secret_value() if settings.admin_password else None
     password = configured or secrets.token_urlsafe(18)
     body = _validated_user(settings.admin_username, password, "admin")
-    user = services.accounts.ensure_admin(body.username, body.password)
+    user = auth.accounts.ensure_admin(body.username, body.password)
     if user is None:
         print("admin exists")
         return 0
@@ -83,9 +83,9 @@ def ensure_admin(services: AuthServices, args: argparse.Namespace) -> int:
     return 0
 
 
-def rotate_signing_key(services: AuthServices, args: argparse.Namespace) -> int:
+def rotate_signing_key(auth: AuthComponents, args: argparse.Namespace) -> int:
     """Add a signing key; older keys retire once their tokens have expired."""
-    rotation = services.signing_keys.rotate()
+    rotation = auth.signing_keys.rotate()
     print(f"new signing key {rotation.kid} signs from {rotation.activates_at.isoformat()}")
     for kid, retires_at in rotation.retiring:
         print(f"key {kid} leaves the JWKS at {retires_at.isoformat()}")
@@ -117,11 +117,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the exit status."""
     args = _parser().parse_args(argv)
-    handler: Callable[[AuthServices, argparse.Namespace], int] = args.handler
+    handler: Callable[[AuthComponents, argparse.Namespace], int] = args.handler
     settings = Settings()
     database = open_database(settings)
     try:
-        return handler(build_auth_services(settings, database), args)
+        return handler(build_auth(settings, database), args)
     except CommandRefused as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

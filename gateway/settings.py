@@ -6,7 +6,10 @@ from limits import parse
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import LOCAL_POSTGRES, ServiceSettings
+from shared.services import local_discovery_map, service_named
+from shared.settings import ServiceSettings
+
+DECLARED = service_named("gateway")
 
 #: Passphrase that encrypts signing keys on a developer machine. For development
 #: only: every shared or production deployment sets ``JWT_KEY_PASSPHRASE``.
@@ -16,12 +19,13 @@ DEVELOPMENT_KEY_PASSPHRASE = "clientele-development-only-passphrase"  # noqa: S1
 class Settings(ServiceSettings):
     """Gateway settings; field names are the environment variable names."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     service_name: str = "gateway"
+    #: The gateway's own database; only ``GATEWAY_DATABASE_URL`` sets it.
     database_url: str = Field(
-        default=f"{LOCAL_POSTGRES}/clientele_gateway",
-        validation_alias=AliasChoices("GATEWAY_DATABASE_URL", "DATABASE_URL"),
+        default=DECLARED.local_database_url,
+        validation_alias=AliasChoices(DECLARED.database_url_variable),
     )
     redis_url: str = "redis://127.0.0.1:6379/0"
 
@@ -54,8 +58,12 @@ class Settings(ServiceSettings):
 
     #: Requests per principal (user or API key) to the API, in ``limits`` notation.
     rate_limit_api: str = "600/minute"
-    #: Requests per client address to ``/auth/token``, ``/auth/refresh`` and ``/auth/logout``.
+    #: Requests per client address to ``/auth/token``, ``/auth/refresh`` and ``/auth/logout``
+    #: (the operations whose contract entry says ``x-rate-limit: auth``).
     rate_limit_auth: str = "10/minute"
+    #: Requests per client address to every other public endpoint (JWKS, health, metrics,
+    #: the contract): room for probes and scrapers, not for a flood.
+    rate_limit_public: str = "1200/minute"
     #: Prefix of the rate limit keys in Redis (one per deployment sharing a Redis).
     rate_limit_key_prefix: str = "clientele-ratelimit"
     #: Proxies in front of the gateway whose ``X-Forwarded-*`` headers are trusted.
@@ -63,8 +71,9 @@ class Settings(ServiceSettings):
 
     #: Discovery backend; ``static`` reads ``DISCOVERY_STATIC``.
     discovery: str = "static"
-    #: ``name=url[|url...]``, comma separated: where each service listens.
-    discovery_static: str = "customer_service=http://127.0.0.1:8001"
+    #: ``name=url[|url...]``, comma separated: where each service listens (default: every
+    #: routed service of ``services.toml`` at its local port).
+    discovery_static: str = local_discovery_map()
     upstream_connect_timeout_seconds: float = Field(default=1.0, gt=0)
     upstream_read_timeout_seconds: float = Field(default=10.0, gt=0)
     #: Keep-alive connections per service per gateway process.
@@ -74,7 +83,7 @@ class Settings(ServiceSettings):
     #: How long an open circuit fails fast before letting one call try.
     upstream_breaker_reset_seconds: float = Field(default=10.0, gt=0)
 
-    @field_validator("rate_limit_api", "rate_limit_auth")
+    @field_validator("rate_limit_api", "rate_limit_auth", "rate_limit_public")
     @classmethod
     def _valid_rate_limit(cls, value: str) -> str:
         parse(value)  # raises ValueError naming what it could not read

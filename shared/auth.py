@@ -1,4 +1,4 @@
-"""JWT verification, done by every service itself (defence in depth).
+"""JWT verification and the platform's one scope check, with no web framework.
 
 Tokens are RS256 JWTs issued by the gateway. A token passes only if its
 header names ``RS256`` and a key id we know, its signature verifies with that
@@ -6,26 +6,26 @@ RSA public key, and ``exp``/``nbf``/``iat``/``iss``/``aud`` hold (with a small
 leeway). ``alg=none`` and HS256 tokens signed with the public key as an HMAC
 secret are refused before any key is looked up.
 
-Scopes are the unit of permission; the gateway maps roles to scopes when it
-issues a token, and a service checks the scope each endpoint needs.
+Every service verifies tokens itself (defence in depth). Scopes are the unit of
+permission: the gateway maps roles to scopes when it issues a token, and the
+gateway and each service apply :func:`check_scope` with the scope the contract
+(``shared.contract``) names for the operation called. ``shared.web.auth`` wires
+both into a Flask app.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import math
 import os
 import threading
 import time
-from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, Protocol
 
 import jwt
 from cachetools import TLRUCache
-from flask import Flask, g, request
 
 from shared.errors import Forbidden, ProblemError, ServiceUnavailable, Unauthorized
 
@@ -37,9 +37,6 @@ FIRST_FETCH_RETRY_SECONDS = 0.2
 REQUIRED_CLAIMS = ("exp", "iat", "nbf", "iss", "aud", "sub")
 
 logger = logging.getLogger(__name__)
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -250,49 +247,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     )
 
 
-def bearer_token() -> str:
-    """The token in ``Authorization: Bearer <token>``, or 401."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if not header:
-        raise Unauthorized("Missing Authorization header")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("Authorization header must be 'Bearer <token>'")
-    return token.strip()
-
-
-def install_authentication(
-    app: Flask, verifier: TokenVerifier, *, public_paths: Collection[str]
-) -> None:
-    """Require a valid token on every path not in ``public_paths``."""
-    public = frozenset(public_paths)
-
-    @app.before_request
-    def authenticate() -> None:
-        if request.path in public or request.method == "OPTIONS":
-            return
-        g.principal = verifier.verify(bearer_token())
-
-
-def current_principal() -> Principal:
-    """The principal of the request being served."""
-    principal = g.get("principal")
-    if principal is None:
-        raise Unauthorized("Authentication required")
-    return principal  # type: ignore[no-any-return]
-
-
-def require_scope(scope: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Refuse the call with 403 unless the caller holds ``scope``."""
-
-    def decorate(view: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(view)
-        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-            principal = current_principal()
-            if not principal.has_scope(scope):
-                raise Forbidden(f"Role {principal.role or principal.kind!r} lacks scope {scope!r}")
-            return view(*args, **kwargs)
-
-        return guarded
-
-    return decorate
+def check_scope(principal: Principal, scope: str | None) -> None:
+    """Refuse with 403 unless ``principal`` holds ``scope``; ``None`` (public) passes."""
+    if scope is not None and not principal.has_scope(scope):
+        raise Forbidden(f"Role {principal.role or principal.kind!r} lacks scope {scope!r}")

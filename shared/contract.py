@@ -35,6 +35,8 @@ class Operation:
     scope: str | None
     operation_id: str
     pattern: re.Pattern[str]
+    #: The operation's ``x-rate-limit``: which named limit counts its calls, if not the default.
+    rate_limit: str | None = None
 
     @property
     def public(self) -> bool:
@@ -98,6 +100,7 @@ class Contract:
                         scope=_scope_of(requirements, where),
                         operation_id=str(operation.get("operationId", where)),
                         pattern=_path_pattern(path),
+                        rate_limit=operation.get("x-rate-limit"),
                     )
                 )
         # Literal paths before templated ones: /customers/export wins over /customers/{id}.

@@ -1,4 +1,4 @@
-"""Errors as RFC 9457 ``application/problem+json``, rendered by one handler.
+"""Errors a client may cause: plain exceptions, each with an RFC 9457 problem type and status.
 
 The hierarchy and the status each maps to::
 
@@ -18,25 +18,20 @@ The hierarchy and the status each maps to::
     └── GatewayTimeout           504  upstream did not answer in time
 
 Services subclass these with their own names (``CustomerNotFound(NotFound)``)
-and raise them from the service layer; :func:`register_error_handlers` turns
-any of them, and any Werkzeug HTTP error, into problem+json. Anything else is
-logged with its traceback and answered with a bare 500 problem.
+and raise them from the service layer, which knows no web framework: nothing
+here imports one. ``shared.web.errors.register_error_handlers`` renders any of
+them as ``application/problem+json``.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from flask import Flask, Response, json
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:clientele:problem:"
-
-logger = logging.getLogger(__name__)
 
 
 class ProblemError(Exception):
@@ -146,58 +141,3 @@ def field_error(entry: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     code = str(entry.get("type", "invalid"))
     message = "unknown field" if code == "extra_forbidden" else str(entry.get("msg", "invalid"))
     return {"field": field, "message": message, "code": code}
-
-
-def problem_response(
-    problem: Mapping[str, Any], headers: Mapping[str, str] | None = None
-) -> Response:
-    """A ``Response`` carrying a problem document."""
-    response = Response(json.dumps(problem), status=int(problem["status"]), mimetype=PROBLEM_JSON)
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
-
-
-def _http_exception_problem(error: HTTPException) -> tuple[dict[str, Any], dict[str, str]]:
-    status = error.code or 500
-    problem = {
-        "type": "about:blank",
-        "title": error.name,
-        "status": status,
-        "detail": error.description or error.name,
-    }
-    headers: dict[str, str] = {}
-    if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
-        headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
-    return problem, headers
-
-
-def register_error_handlers(app: Flask) -> None:
-    """Answer every error, ours or Werkzeug's, as problem+json."""
-
-    @app.errorhandler(ProblemError)
-    def handle_problem(error: ProblemError) -> Response:
-        if error.status >= 500:
-            logger.warning("upstream or dependency problem: %s", error.detail)
-        return problem_response(error.to_problem(), error.headers)
-
-    @app.errorhandler(ValidationError)
-    def handle_validation(error: ValidationError) -> Response:
-        return handle_problem(ValidationFailed.from_pydantic(error))
-
-    @app.errorhandler(HTTPException)
-    def handle_http(error: HTTPException) -> Response:
-        problem, headers = _http_exception_problem(error)
-        return problem_response(problem, headers)
-
-    @app.errorhandler(Exception)
-    def handle_unexpected(error: Exception) -> Response:
-        logger.exception("unhandled error")
-        return problem_response(
-            {
-                "type": "about:blank",
-                "title": "Internal Server Error",
-                "status": 500,
-                "detail": "The server failed to handle this request; it has been logged.",
-            }
-        )

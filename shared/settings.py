@@ -2,7 +2,10 @@
 
 Each service subclasses :class:`ServiceSettings` in its own ``settings.py`` and
 adds its knobs there; every field has a default that works on a developer
-machine, and ``.env.example`` lists them all.
+machine, and ``.env.example`` lists them all. A service's database is its own
+knob, read from the one variable its declaration names
+(``shared.services.Service.database_url_variable``, e.g. ``CUSTOMER_DATABASE_URL``)
+and nothing else, so two services can never end up on one database by accident.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+from shared.services import LOCAL_POSTGRES
+
+__all__ = ["LOCAL_POSTGRES", "ServiceSettings"]
 
 
 class ServiceSettings(BaseSettings):

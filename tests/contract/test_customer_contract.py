@@ -34,7 +34,7 @@ from schemathesis.checks import (
     use_after_free,
 )
 
-from customer_service.app import OPENAPI_PATH, create_app
+from customer_service.app import DATABASE_EXTENSION, OPENAPI_PATH, create_app
 from customer_service.schemas import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -103,12 +103,12 @@ def contract_database(make_database: Callable[[str], str]) -> str:
 def contract_app(contract_database: str, contract_issuer: TestIssuer) -> Iterator[Flask]:
     """The customer API on the contract database."""
     app = create_app(
-        Settings(database_url=contract_database), key_source=contract_issuer.key_source
+        Settings(CUSTOMER_DATABASE_URL=contract_database), key_source=contract_issuer.key_source
     )
     APP.app = app
     yield app
     APP.app = None
-    app.extensions["customer_database"].close()
+    app.extensions[DATABASE_EXTENSION].close()
 
 
 @schema.parametrize()

@@ -11,9 +11,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from customer_service.app import create_app
+from customer_service.app import DATABASE_EXTENSION, create_app
 from customer_service.settings import Settings
 from tests.customer_service.api_client import CustomerApi
+from tests.support.databases import Query
 from tests.support.tokens import TestIssuer
 
 
@@ -32,7 +33,7 @@ def customer_database(make_database: Callable[[str], str]) -> str:
 @pytest.fixture(scope="session")
 def settings(customer_database: str) -> Settings:
     """Settings pointing the app at the test database."""
-    return Settings(database_url=customer_database, database_pool_size=10)
+    return Settings(CUSTOMER_DATABASE_URL=customer_database, database_pool_size=10)
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +41,7 @@ def app(settings: Settings, issuer: TestIssuer) -> Iterator[Flask]:
     """The customer API, trusting ``issuer``'s key."""
     app = create_app(settings, key_source=issuer.key_source)
     yield app
-    app.extensions["customer_database"].close()
+    app.extensions[DATABASE_EXTENSION].close()
 
 
 @pytest.fixture
@@ -56,14 +57,14 @@ def api(client: FlaskClient, issuer: TestIssuer) -> CustomerApi:
 
 
 @pytest.fixture
-def sql(customer_database: str) -> Iterator[Callable[..., list[dict[str, Any]]]]:
-    """Run one statement on the test database directly (autocommit); rows as dicts."""
+def query(customer_database: str) -> Iterator[Query]:
+    """Run SQL against the test database directly (autocommit); the rows as dicts."""
     connection = psycopg2.connect(customer_database)
     connection.autocommit = True
 
-    def run(statement: str, *params: Any) -> list[dict[str, Any]]:
+    def run(sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
-            cursor.execute(statement, params)
+            cursor.execute(sql, params)
             return [dict(row) for row in cursor.fetchall()] if cursor.description else []
 
     yield run

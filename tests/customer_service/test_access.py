@@ -1,4 +1,9 @@
-"""Who may do what: 401 without a valid token, 403 without the scope, per route and role."""
+"""Who may do what: 401 without a valid token, 403 without the scope the contract names.
+
+Every case comes from the contract (``openapi.yaml``) and the role table
+(``services.toml``), never from a list kept here: a new operation is held to its
+scope without an edit (unless its request body is new to :func:`send`).
+"""
 
 from __future__ import annotations
 
@@ -9,59 +14,102 @@ from collections.abc import Callable
 import pytest
 from werkzeug.test import TestResponse
 
+from customer_service.app import OPENAPI_PATH
+from shared.contract import Contract, Operation
+from shared.services import service_named
+from shared.web.app import OPERATIONAL_PATHS
 from tests.customer_service.api_client import CustomerApi, new_customer, problem
 from tests.support.tokens import TestIssuer
 
-# (method, path template, scope it needs)
-ROUTES = [
-    ("GET", "/customers", "read"),
-    ("POST", "/customers", "write"),
-    ("GET", "/customers/{id}", "read"),
-    ("PATCH", "/customers/{id}", "write"),
-    ("DELETE", "/customers/{id}", "delete"),
-    ("POST", "/customers/{id}/restore", "delete"),
-    ("GET", "/customers/{id}/notes", "read"),
-    ("POST", "/customers/{id}/notes", "write"),
-]
-ROLE_SCOPES = {"viewer": {"read"}, "agent": {"read", "write"}, "admin": {"read", "write", "delete"}}
+CONTRACT = Contract.load(OPENAPI_PATH)
+GUARDED = [operation for operation in CONTRACT.operations if not operation.public]
+PUBLIC = [operation for operation in CONTRACT.operations if operation.public]
+ALL_SCOPES = set(CONTRACT.scopes())
+GRANTS = service_named("customer").grants
 
 
-def call(api: CustomerApi, method: str, path: str, headers: dict[str, str]) -> TestResponse:
-    """One request with a harmless body where one is expected."""
+def call(api: CustomerApi, operation: Operation, headers: dict[str, str]) -> TestResponse:
+    """Call ``operation`` on a customer made for it, with a harmless body where one is expected."""
+    customer = api.create_ok()
+    if operation.operation_id == "restoreCustomer":
+        api.delete(customer["id"])
+    return send(api, operation, headers, customer["id"])
+
+
+def send(
+    api: CustomerApi, operation: Operation, headers: dict[str, str], customer_id: object
+) -> TestResponse:
+    """One request for ``operation`` on ``customer_id``."""
+    path = operation.path.format(customer_id=customer_id)
     body = {"body": "hi"} if path.endswith("notes") else new_customer()
-    if method == "PATCH":
+    if operation.method == "PATCH":
         body = {"city": "York"}
+        headers = {**headers, "If-Match": "*"}
     return api.client.open(
         path,
-        method=method,
-        json=body if method in ("POST", "PATCH") else None,
-        headers={**headers, "If-Match": "*"} if method == "PATCH" else headers,
+        method=operation.method,
+        json=body if operation.method in ("POST", "PATCH") else None,
+        headers=headers,
     )
 
 
-@pytest.mark.parametrize(("method", "template", "scope"), ROUTES)
-@pytest.mark.parametrize("role", ["viewer", "agent", "admin"])
-def test_each_route_needs_its_scope(
-    api: CustomerApi, method: str, template: str, scope: str, role: str
+def ids(operation: Operation) -> str:
+    """A readable test id: ``GET /customers``."""
+    return f"{operation.method} {operation.path}"
+
+
+def test_the_contract_guards_every_customer_operation_with_a_scope_it_defines() -> None:
+    assert GUARDED, "the contract declares no guarded operation"
+    assert {operation.scope for operation in GUARDED} == ALL_SCOPES
+
+
+@pytest.mark.parametrize("operation", GUARDED, ids=ids)
+def test_every_scope_but_its_own_is_403(api: CustomerApi, operation: Operation) -> None:
+    others = " ".join(sorted(ALL_SCOPES - {operation.scope}))
+
+    response = call(api, operation, api.issuer.headers("agent", scope=others))
+
+    body = problem(response, 403)
+    assert f"lacks scope '{operation.scope}'" in body["detail"]
+
+
+@pytest.mark.parametrize("operation", GUARDED, ids=ids)
+def test_its_own_scope_alone_is_enough(api: CustomerApi, operation: Operation) -> None:
+    response = call(api, operation, api.issuer.headers("agent", scope=operation.scope))
+
+    assert response.status_code < 400, response.get_json()
+
+
+@pytest.mark.parametrize("operation", GUARDED, ids=ids)
+@pytest.mark.parametrize("role", sorted(GRANTS))
+def test_each_role_reaches_what_services_toml_grants_it(
+    api: CustomerApi, operation: Operation, role: str
 ) -> None:
-    customer = api.create_ok()
-    if template.endswith("restore"):
-        api.delete(customer["id"])
-    path = template.format(id=customer["id"])
+    response = call(api, operation, api.issuer.headers(role))
 
-    response = call(api, method, path, api.issuer.headers(role))
-
-    if scope in ROLE_SCOPES[role]:
+    if operation.scope in GRANTS[role]:
         assert response.status_code < 400, response.get_json()
     else:
-        assert "customers:" + scope in problem(response, 403)["detail"]
+        assert operation.scope in problem(response, 403)["detail"]
 
 
-@pytest.mark.parametrize(("method", "template", "_scope"), ROUTES)
-def test_every_route_refuses_a_missing_token(
-    api: CustomerApi, method: str, template: str, _scope: str
+@pytest.mark.parametrize("operation", GUARDED, ids=ids)
+def test_a_caller_without_the_scope_learns_nothing_about_the_customer(
+    api: CustomerApi, operation: Operation
 ) -> None:
-    response = call(api, method, template.format(id=uuid.uuid4()), {})
+    # The scope is checked before the resource runs: no 404 tells a stranger what exists.
+    others = " ".join(sorted(ALL_SCOPES - {operation.scope}))
+
+    response = send(api, operation, api.issuer.headers("agent", scope=others), uuid.uuid4())
+
+    problem(response, 403)
+
+
+@pytest.mark.parametrize("operation", GUARDED, ids=ids)
+def test_every_guarded_operation_refuses_a_missing_token(
+    api: CustomerApi, operation: Operation
+) -> None:
+    response = send(api, operation, {}, uuid.uuid4())
 
     problem(response, 401)
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -91,6 +139,33 @@ def test_invalid_tokens_are_401(
     problem(response, 401)
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json"])
-def test_operational_endpoints_need_no_token(api: CustomerApi, path: str) -> None:
-    assert api.client.get(path).status_code == 200
+def test_the_public_operations_are_the_operational_endpoints() -> None:
+    assert {operation.path for operation in PUBLIC} == set(OPERATIONAL_PATHS)
+
+
+@pytest.mark.parametrize("operation", PUBLIC, ids=ids)
+def test_public_operations_need_no_token(api: CustomerApi, operation: Operation) -> None:
+    assert api.client.open(operation.path, method=operation.method).status_code == 200
+
+
+def test_an_unknown_path_needs_a_token_before_it_is_404(api: CustomerApi) -> None:
+    problem(api.client.get("/no/such/thing"), 401)
+    problem(api.client.get("/no/such/thing", headers=api.issuer.headers("viewer")), 404)
+
+
+def test_a_method_no_operation_declares_is_405_for_any_valid_token(api: CustomerApi) -> None:
+    customer = api.create_ok()
+    headers = api.issuer.headers("agent", scope="")
+
+    problem(api.client.put(f"/customers/{customer['id']}", json={}, headers=headers), 405)
+
+
+def test_head_needs_the_scope_of_get(api: CustomerApi) -> None:
+    customer = api.create_ok()
+    path = f"/customers/{customer['id']}"
+
+    refused = api.client.head(path, headers=api.issuer.headers("agent", scope="customers:write"))
+    allowed = api.client.head(path, headers=api.issuer.headers("agent", scope="customers:read"))
+
+    assert refused.status_code == 403
+    assert allowed.status_code == 200

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.customer_service.api_client import CustomerApi, new_customer, problem, unique_email
+from tests.support.databases import Query
 
 
 def test_create_returns_the_customer_with_location_and_etag(api: CustomerApi) -> None:
@@ -74,9 +74,7 @@ def test_email_is_unique_ignoring_case(api: CustomerApi) -> None:
     problem(response, 409, "email")
 
 
-def test_bad_fields_are_each_named_and_nothing_is_written(
-    api: CustomerApi, sql: Callable[..., list[dict[str, Any]]]
-) -> None:
+def test_bad_fields_are_each_named_and_nothing_is_written(api: CustomerApi, query: Query) -> None:
     email = unique_email()
     body = {
         "name": "",
@@ -91,7 +89,7 @@ def test_bad_fields_are_each_named_and_nothing_is_written(
 
     errors = problem(response, 422, "name", "country", "tags.0", "attributes", "shoe_size")
     assert len(errors["errors"]) == 5
-    assert sql("SELECT count(*) AS n FROM customers WHERE email = %s", email) == [{"n": 0}]
+    assert query("SELECT count(*) AS n FROM customers WHERE email = %s", (email,)) == [{"n": 0}]
 
 
 @pytest.mark.parametrize(

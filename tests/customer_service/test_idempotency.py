@@ -10,22 +10,21 @@ import pytest
 from flask import Flask
 
 from tests.customer_service.api_client import CustomerApi, new_customer, problem, unique_email
+from tests.support.databases import Query
 from tests.support.tokens import TestIssuer
 
-Sql = Callable[..., list[dict[str, Any]]]
 
-
-def count_with_email(sql: Sql, email: str) -> int:
+def count_with_email(query: Query, email: str) -> int:
     """How many rows (live or deleted) carry ``email``."""
-    return int(sql("SELECT count(*) AS n FROM customers WHERE email = %s", email)[0]["n"])
+    return int(query("SELECT count(*) AS n FROM customers WHERE email = %s", (email,))[0]["n"])
 
 
-def keys_named(sql: Sql, key: str) -> int:
+def keys_named(query: Query, key: str) -> int:
     """How many idempotency rows use ``key`` (for any caller)."""
-    return int(sql("SELECT count(*) AS n FROM idempotency_keys WHERE key = %s", key)[0]["n"])
+    return int(query("SELECT count(*) AS n FROM idempotency_keys WHERE key = %s", (key,))[0]["n"])
 
 
-def test_a_retried_create_replays_the_first_response(api: CustomerApi, sql: Sql) -> None:
+def test_a_retried_create_replays_the_first_response(api: CustomerApi, query: Query) -> None:
     body = new_customer()
     headers = api.headers(**{"Idempotency-Key": "retry-1"})
 
@@ -38,7 +37,7 @@ def test_a_retried_create_replays_the_first_response(api: CustomerApi, sql: Sql)
     assert second.headers["ETag"] == first.headers["ETag"]
     assert second.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers
-    assert count_with_email(sql, body["email"]) == 1
+    assert count_with_email(query, body["email"]) == 1
 
 
 def test_key_order_in_the_body_does_not_matter(api: CustomerApi, issuer: TestIssuer) -> None:
@@ -53,7 +52,7 @@ def test_key_order_in_the_body_does_not_matter(api: CustomerApi, issuer: TestIss
     assert second.get_json()["id"] == first.get_json()["id"]
 
 
-def test_the_same_key_with_another_body_is_422(api: CustomerApi, sql: Sql) -> None:
+def test_the_same_key_with_another_body_is_422(api: CustomerApi, query: Query) -> None:
     headers = api.headers(**{"Idempotency-Key": "reuse-1"})
     api.client.post("/customers", json=new_customer(), headers=headers)
     other = new_customer()
@@ -61,7 +60,7 @@ def test_the_same_key_with_another_body_is_422(api: CustomerApi, sql: Sql) -> No
     response = api.client.post("/customers", json=other, headers=headers)
 
     problem(response, 422, "Idempotency-Key")
-    assert count_with_email(sql, other["email"]) == 0
+    assert count_with_email(query, other["email"]) == 0
 
 
 def test_keys_belong_to_the_caller(api: CustomerApi, issuer: TestIssuer) -> None:
@@ -85,24 +84,26 @@ def test_a_malformed_key_is_400_naming_the_header(api: CustomerApi, key: str) ->
     problem(response, 400, "Idempotency-Key")
 
 
-def test_a_failed_create_keeps_neither_row_nor_key(api: CustomerApi, sql: Sql) -> None:
+def test_a_failed_create_keeps_neither_row_nor_key(api: CustomerApi, query: Query) -> None:
     taken = api.create_ok()["email"]
     headers = api.headers(**{"Idempotency-Key": "fails-first"})
 
     failed = api.client.post("/customers", json=new_customer(email=taken), headers=headers)
-    assert keys_named(sql, "fails-first") == 0
+    assert keys_named(query, "fails-first") == 0
     retried = api.client.post("/customers", json=new_customer(), headers=headers)
 
     problem(failed, 409, "email")
     assert retried.status_code == 201
     assert "Idempotent-Replayed" not in retried.headers
-    assert count_with_email(sql, taken) == 1
+    assert count_with_email(query, taken) == 1
 
 
-def test_an_expired_key_counts_as_unused(api: CustomerApi, issuer: TestIssuer, sql: Sql) -> None:
+def test_an_expired_key_counts_as_unused(
+    api: CustomerApi, issuer: TestIssuer, query: Query
+) -> None:
     headers = {**issuer.headers(sub="expiry-user"), "Idempotency-Key": "old-key"}
     first = api.client.post("/customers", json=new_customer(), headers=headers)
-    sql(
+    query(
         "UPDATE idempotency_keys SET created_at = now() - interval '25 hours'"
         " WHERE subject = 'expiry-user'"
     )
@@ -145,7 +146,7 @@ def _post_together(
 
 
 def test_concurrent_retries_with_one_key_create_exactly_one_customer(
-    app: Flask, api: CustomerApi, sql: Sql
+    app: Flask, api: CustomerApi, query: Query
 ) -> None:
     body = new_customer()
     headers = api.headers(**{"Idempotency-Key": "concurrent-1"})
@@ -155,15 +156,15 @@ def test_concurrent_retries_with_one_key_create_exactly_one_customer(
     assert [status for status, _, _ in results] == [201] * 8
     assert len({created["id"] for _, created, _ in results}) == 1
     assert sorted(str(replayed) for _, _, replayed in results) == ["None"] + ["true"] * 7
-    assert count_with_email(sql, body["email"]) == 1
+    assert count_with_email(query, body["email"]) == 1
 
 
 def test_concurrent_creates_with_one_email_create_exactly_one_customer(
-    app: Flask, api: CustomerApi, sql: Sql
+    app: Flask, api: CustomerApi, query: Query
 ) -> None:
     email = unique_email()
 
     results = _post_together(app, 8, lambda: new_customer(email=email), api.headers())
 
     assert sorted(status for status, _, _ in results) == [201] + [409] * 7
-    assert count_with_email(sql, email) == 1
+    assert count_with_email(query, email) == 1

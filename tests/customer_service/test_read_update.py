@@ -116,6 +116,8 @@ def test_patch_with_a_stale_etag_is_412_naming_the_current_one(api: CustomerApi)
     response = api.patch(customer["id"], {"city": "Hull"}, version=1)
 
     body = problem(response, 412)
+    assert body["type"] == "urn:clientele:problem:version-mismatch"
+    assert body["detail"] == 'The customer has changed; its current version is "2"'
     assert body["current_etag"] == '"2"'
     assert response.headers["ETag"] == '"2"'
     assert api.get(customer["id"]).get_json()["city"] == "York"

@@ -1,4 +1,4 @@
-"""The gateway and the customer service as real processes on fresh databases."""
+"""The gateway and every declared service as real processes on fresh databases."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from shared.services import routed_services, service_named
 from tests.support.processes import ROOT, ServiceProcess, free_port
 
 ROLES = ("admin", "agent", "viewer")
@@ -20,14 +21,20 @@ ROLES = ("admin", "agent", "viewer")
 
 @dataclass
 class Stack:
-    """A running gateway in front of a running customer service."""
+    """A running gateway in front of every service ``services.toml`` routes to."""
 
     gateway: ServiceProcess
-    customer: ServiceProcess
+    #: declared service name -> its running web process.
+    services: dict[str, ServiceProcess]
     gateway_database: str
     #: role -> (username, password) of a user holding that role.
     users: dict[str, tuple[str, str]] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def customer(self) -> ServiceProcess:
+        """The customer service's web process."""
+        return self.services["customer"]
 
     @property
     def api(self) -> str:
@@ -78,30 +85,43 @@ def create_user_with_cli(database_url: str, username: str, role: str) -> str:
 def start_stack(
     make_database: Callable[[str], str], start_service: Callable[..., ServiceProcess]
 ) -> Callable[..., Stack]:
-    """Factory: a gateway + customer service pair, with one user per role logged in."""
+    """Factory: the gateway and every routed service, with one user per role logged in."""
 
     def start(gateway_env: dict[str, str] | None = None, gateway_workers: int = 2) -> Stack:
-        gateway_database = make_database("gateway")
-        customer_database = make_database("customer_service")
+        gateway_declared = service_named("gateway")
+        gateway_database = make_database(gateway_declared.package)
         gateway_port = free_port()
         jwks = f"http://127.0.0.1:{gateway_port}/.well-known/jwks.json"
-        customer = start_service(
-            "customer_service",
-            {"CUSTOMER_DATABASE_URL": customer_database, "JWT_JWKS_URL": jwks, "LOG_LEVEL": "INFO"},
+        services = {
+            service.name: start_service(
+                service.package,
+                {
+                    service.database_url_variable: make_database(service.package),
+                    "JWT_JWKS_URL": jwks,
+                    "LOG_LEVEL": "INFO",
+                },
+            )
+            for service in routed_services()
+        }
+        discovery = ",".join(
+            f"{service.package}={services[service.name].url}" for service in routed_services()
         )
         env = {
-            "GATEWAY_DATABASE_URL": gateway_database,
+            gateway_declared.database_url_variable: gateway_database,
             "JWT_JWKS_URL": jwks,
             "DISCOVERY": "static",
-            "DISCOVERY_STATIC": f"customer_service={customer.url}",
+            "DISCOVERY_STATIC": discovery,
             "RATE_LIMIT_KEY_PREFIX": f"clientele-test-{uuid.uuid4().hex[:12]}",
             "RATE_LIMIT_API": "100000/minute",
             "RATE_LIMIT_AUTH": "100000/minute",
+            "RATE_LIMIT_PUBLIC": "100000/minute",
             "JWT_KEY_ACTIVATION_DELAY_SECONDS": "0",
             **(gateway_env or {}),
         }
-        gateway = start_service("gateway", env, port=gateway_port, workers=gateway_workers)
-        stack = Stack(gateway=gateway, customer=customer, gateway_database=gateway_database)
+        gateway = start_service(
+            gateway_declared.package, env, port=gateway_port, workers=gateway_workers
+        )
+        stack = Stack(gateway=gateway, services=services, gateway_database=gateway_database)
         for role in ROLES:
             username = f"{role}-{uuid.uuid4().hex[:6]}"
             password = create_user_with_cli(gateway_database, username, role)
@@ -118,7 +138,7 @@ def stack(start_stack: Callable[..., Stack]) -> Stack:
     return start_stack()
 
 
-def new_customer(stack: Stack, **fields: Any) -> dict[str, Any]:
+def create_customer(stack: Stack, **fields: Any) -> dict[str, Any]:
     """Create a customer through the gateway and return it."""
     body = {"name": "Ada Lovelace", "email": f"ada-{uuid.uuid4().hex[:10]}@example.com", **fields}
     response = requests.post(

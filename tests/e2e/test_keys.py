@@ -7,7 +7,7 @@ import time
 import jwt
 import requests
 
-from tests.e2e.conftest import Stack, new_customer
+from tests.e2e.conftest import Stack, create_customer
 
 
 def test_an_api_key_reaches_the_service_with_its_own_scopes_until_revoked(stack: Stack) -> None:
@@ -19,7 +19,7 @@ def test_an_api_key_reaches_the_service_with_its_own_scopes_until_revoked(stack:
     )
     assert created.status_code == 201, created.text
     key, key_id = created.json()["key"], created.json()["id"]
-    customer = new_customer(stack)
+    customer = create_customer(stack)
 
     read = requests.get(
         f"{stack.api}/customers/{customer['id']}",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from tests.e2e.conftest import ROLES, Stack, new_customer
+from tests.e2e.conftest import ROLES, Stack, create_customer
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Call:
 
 
 def _customer_url(stack: Stack, suffix: str = "") -> str:
-    return f"{stack.api}/customers/{new_customer(stack)['id']}{suffix}"
+    return f"{stack.api}/customers/{create_customer(stack)['id']}{suffix}"
 
 
 def _deleted_customer_url(stack: Stack) -> str:

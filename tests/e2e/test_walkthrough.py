@@ -7,7 +7,7 @@ import uuid
 
 import requests
 
-from tests.e2e.conftest import Stack, new_customer
+from tests.e2e.conftest import Stack, create_customer
 
 
 def test_create_list_update_with_if_match_delete_restore(stack: Stack) -> None:
@@ -65,7 +65,7 @@ def test_create_list_update_with_if_match_delete_restore(stack: Stack) -> None:
 
 
 def test_notes_through_the_gateway_carry_the_author(stack: Stack) -> None:
-    customer = new_customer(stack)
+    customer = create_customer(stack)
     added = requests.post(
         f"{stack.api}/customers/{customer['id']}/notes",
         json={"body": "Called about renewal."},
@@ -82,7 +82,7 @@ def test_notes_through_the_gateway_carry_the_author(stack: Stack) -> None:
 
 def test_request_id_is_kept_passed_on_and_logged(stack: Stack) -> None:
     request_id = f"walkthrough-{uuid.uuid4().hex}"
-    customer = new_customer(stack)
+    customer = create_customer(stack)
     response = requests.get(
         f"{stack.api}/customers/{customer['id']}",
         headers={**stack.headers(), "X-Request-ID": request_id},
@@ -145,7 +145,7 @@ def test_bad_input_through_the_gateway_is_a_clear_problem(stack: Stack) -> None:
 
 
 def test_a_service_checks_tokens_itself(stack: Stack) -> None:
-    customer = new_customer(stack)
+    customer = create_customer(stack)
     direct = f"{stack.customer.url}/customers/{customer['id']}"
     assert requests.get(direct, timeout=10).status_code == 401
     forged = requests.get(direct, headers={"Authorization": "Bearer abc.def.ghi"}, timeout=10)

@@ -14,8 +14,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from gateway.app import create_app
-from gateway.auth_services import AUTH_SERVICES_EXTENSION, AuthServices
+from gateway.app import auth_components, create_app
+from gateway.auth.components import AuthComponents
+from gateway.auth.models import Clock, utc_now
 from gateway.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -68,7 +69,7 @@ def make_settings(gateway_database: str) -> Callable[..., Settings]:
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "database_url": gateway_database,
+            "GATEWAY_DATABASE_URL": gateway_database,
             "redis_url": REDIS_URL,
             "jwt_key_activation_delay_seconds": 0,
             # Rate limits have their own tests (tests/e2e); here they must not get in the way.
@@ -84,18 +85,18 @@ def make_settings(gateway_database: str) -> Callable[..., Settings]:
 
 @pytest.fixture
 def make_app(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Flask]]:
-    """Factory: a gateway app with settings overrides; its database pool closed at the end."""
+    """Factory: a gateway app with settings overrides (and a clock); its pool closed at the end."""
     apps: list[Flask] = []
 
-    def make(**overrides: Any) -> Flask:
-        app = create_app(make_settings(**overrides))
+    def make(*, clock: Clock = utc_now, **overrides: Any) -> Flask:
+        app = create_app(make_settings(**overrides), clock=clock)
         app.config["TESTING"] = True
         apps.append(app)
         return app
 
     yield make
     for app in apps:
-        app.extensions[AUTH_SERVICES_EXTENSION].database.close()
+        auth_components(app).database.close()
 
 
 @pytest.fixture
@@ -105,9 +106,9 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 
 
 @pytest.fixture
-def services(app: Flask) -> AuthServices:
-    """The app's authentication services."""
-    return app.extensions[AUTH_SERVICES_EXTENSION]  # type: ignore[no-any-return]
+def auth(app: Flask) -> AuthComponents:
+    """The app's authentication auth."""
+    return auth_components(app)
 
 
 @pytest.fixture
@@ -117,13 +118,13 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def make_user(services: AuthServices) -> Callable[..., Credentials]:
+def make_user(auth: AuthComponents) -> Callable[..., Credentials]:
     """Factory: a user with ``role`` and a fresh random password."""
 
     def make(role: str = "agent", username: str | None = None) -> Credentials:
         name = username or f"{role}-{secrets.token_hex(4)}"
         password = secrets.token_urlsafe(16)
-        user = services.accounts.create_user(name, password, role)
+        user = auth.accounts.create_user(name, password, role)
         return Credentials(str(user.id), user.username, password, role)
 
     return make
@@ -139,7 +140,7 @@ def login(client: FlaskClient, make_user: Callable[..., Credentials]) -> Callabl
             "/api/v1/auth/token", json={"username": user.username, "password": user.password}
         )
         assert response.status_code == 200, response.get_json()
-        return response.get_json()  # type: ignore[no-any-return]
+        return response.get_json()
 
     return log_in
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from gateway.breaker import CircuitBreaker, CircuitOpen, State
+from gateway.edge.breaker import CircuitBreaker, CircuitOpen, State
 
 
 class Clock:
@@ -115,3 +115,39 @@ def test_calls_run_concurrently_not_one_at_a_time() -> None:
         thread.join(timeout=10)
     assert not inside.broken
     assert breaker.state is State.CLOSED
+
+
+def test_a_late_success_of_a_call_admitted_before_the_circuit_opened_does_not_close_it() -> None:
+    clock = Clock()
+    breaker = make(clock)
+    late = breaker.before_call()  # admitted while closed, answers slowly
+    for _ in range(3):
+        with pytest.raises(Refused):
+            breaker.call(failing)
+    assert breaker.state is State.OPEN
+
+    breaker.record_success(trial=late)
+
+    assert breaker.state is State.OPEN
+    with pytest.raises(CircuitOpen):
+        breaker.call(lambda: "refused")
+
+
+def test_a_late_answer_during_the_trial_leaves_the_decision_to_the_trial() -> None:
+    clock = Clock()
+    breaker = make(clock)
+    late = breaker.before_call()
+    for _ in range(3):
+        with pytest.raises(Refused):
+            breaker.call(failing)
+    clock.now += 10
+    trial = breaker.before_call()
+    assert trial is True
+
+    breaker.record_success(trial=late)  # an old call comes back while the trial runs
+    assert breaker.state is State.HALF_OPEN
+    with pytest.raises(CircuitOpen):
+        breaker.before_call()  # still only one trial at a time
+
+    breaker.record_failure(trial=trial)
+    assert breaker.state is State.OPEN

@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 import requests
 
-from gateway.auth_services import build_auth_services, open_database
+from gateway.auth.components import build_auth, open_database
 from gateway.settings import Settings
 from shared.auth import JwksKeySource, TokenVerifier
 from tests.gateway.conftest import FAST_HASHING, REDIS_URL
@@ -34,9 +34,9 @@ def isolated_env(database_url: str) -> dict[str, str]:
 def fresh_database(make_database):
     """A database no test has touched, with one user and no signing key yet."""
     url = make_database("gateway")
-    settings = Settings(database_url=url, **FAST_HASHING)
+    settings = Settings(GATEWAY_DATABASE_URL=url, **FAST_HASHING)
     database = open_database(settings)
-    build_auth_services(settings, database).accounts.create_user(
+    build_auth(settings, database).accounts.create_user(
         "operator", "a-long-enough-password", "agent"
     )
     database.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from gateway.access_tokens import JWT_TYPE
+from gateway.auth.signing import JWT_TYPE
 
 
 def _login(client, username, password):
@@ -37,10 +37,10 @@ def test_usernames_match_whatever_their_case(client, make_user):
     assert _login(client, "GRACE.HOPPER", user.password).status_code == 200
 
 
-def test_wrong_password_unknown_user_and_disabled_user_look_the_same(client, make_user, services):
+def test_wrong_password_unknown_user_and_disabled_user_look_the_same(client, make_user, auth):
     user = make_user("agent")
     disabled = make_user("agent")
-    services.accounts.update_user(__import__("uuid").UUID(disabled.id), disabled=True)
+    auth.accounts.update_user(__import__("uuid").UUID(disabled.id), disabled=True)
 
     answers = [
         _login(client, user.username, "not-the-password"),

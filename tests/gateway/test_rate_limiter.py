@@ -10,7 +10,7 @@ from limits import parse
 from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-from gateway.rate_limits import RateLimiter
+from gateway.edge.limits import RateLimiter
 from shared.errors import TooManyRequests
 from tests.gateway.conftest import REDIS_URL
 

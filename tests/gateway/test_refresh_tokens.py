@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 import uuid
 
 import jwt
+
+from gateway.app import auth_components
+from tests.support.clock import MovableClock
 
 
 def _refresh(client, token):
@@ -80,25 +82,26 @@ def test_concurrent_refreshes_of_one_token_let_exactly_one_through(app, login):
 
 
 def test_an_expired_refresh_token_is_refused(make_app):
-    app = make_app(refresh_token_ttl_seconds=1)
-    services = app.extensions["clientele.auth"]
-    services.accounts.create_user("brief", "a-long-enough-password", "viewer")
+    clock = MovableClock()
+    app = make_app(clock=clock, refresh_token_ttl_seconds=3600)
+    auth = auth_components(app)
+    auth.accounts.create_user("brief", "a-long-enough-password", "viewer")
     client = app.test_client()
     token = client.post(
         "/api/v1/auth/token", json={"username": "brief", "password": "a-long-enough-password"}
     ).get_json()["refresh_token"]
 
-    time.sleep(1.1)
+    clock.advance(3600)
 
     response = _refresh(client, token)
     assert response.status_code == 401
     assert "expired" in response.get_json()["detail"]
 
 
-def test_a_refresh_sees_a_changed_role(client, services, make_user, login):
+def test_a_refresh_sees_a_changed_role(client, auth, make_user, login):
     user = make_user("agent")
     token = login(credentials=user)["refresh_token"]
-    services.accounts.update_user(uuid.UUID(user.id), role="viewer")
+    auth.accounts.update_user(uuid.UUID(user.id), role="viewer")
 
     answer = _refresh(client, token).get_json()
 
@@ -108,14 +111,14 @@ def test_a_refresh_sees_a_changed_role(client, services, make_user, login):
     )
 
 
-def test_a_disabled_user_cannot_refresh(client, services, make_user, login):
+def test_a_disabled_user_cannot_refresh(client, auth, make_user, login):
     user = make_user("agent")
     token = login(credentials=user)["refresh_token"]
 
-    services.accounts.update_user(uuid.UUID(user.id), disabled=True)
+    auth.accounts.update_user(uuid.UUID(user.id), disabled=True)
 
     assert _refresh(client, token).status_code == 401
-    services.accounts.update_user(uuid.UUID(user.id), disabled=False)
+    auth.accounts.update_user(uuid.UUID(user.id), disabled=False)
     assert _refresh(client, token).status_code == 401
 
 

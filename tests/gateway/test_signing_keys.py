@@ -6,20 +6,21 @@ import base64
 import hashlib
 import json
 import threading
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.app import create_app
+from gateway.app import auth_components, create_app
 from gateway.settings import Settings
+from shared.auth import TokenVerifier
 from shared.database import drop_database
 from shared.errors import Unauthorized
 from tests.gateway.conftest import FAST_HASHING
 from tests.gateway.jwks import service_verifier
+from tests.support.clock import MovableClock
 
 ROTATE = "/api/v1/auth/signing-keys/rotate"
 
@@ -125,7 +126,7 @@ def test_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new_key(
 
 def test_a_rotated_key_is_published_before_it_signs(make_app):
     app = make_app(jwt_key_activation_delay_seconds=30)
-    accounts = app.extensions["clientele.auth"].accounts
+    accounts = auth_components(app).accounts
     accounts.create_user("root", "a-long-enough-password", "admin")
     client = app.test_client()
 
@@ -145,7 +146,7 @@ def test_a_rotated_key_is_published_before_it_signs(make_app):
 
 def test_rotating_again_before_activation_drops_the_pending_key(make_app):
     app = make_app(jwt_key_activation_delay_seconds=30)
-    app.extensions["clientele.auth"].accounts.create_user("root", "a-long-enough-password", "admin")
+    auth_components(app).accounts.create_user("root", "a-long-enough-password", "admin")
     client = app.test_client()
     token = client.post(
         "/api/v1/auth/token", json={"username": "root", "password": "a-long-enough-password"}
@@ -160,13 +161,9 @@ def test_rotating_again_before_activation_drops_the_pending_key(make_app):
 
 
 def test_an_old_key_leaves_the_jwks_once_its_tokens_have_expired(make_app):
-    app = make_app(
-        access_token_ttl_seconds=2,
-        api_key_token_ttl_seconds=2,
-        jwt_leeway_seconds=0,
-        signing_key_cache_seconds=0,
-    )
-    app.extensions["clientele.auth"].accounts.create_user("root", "a-long-enough-password", "admin")
+    clock = MovableClock()
+    app = make_app(clock=clock, signing_key_cache_seconds=0)
+    auth_components(app).accounts.create_user("root", "a-long-enough-password", "admin")
     client = app.test_client()
     token = client.post(
         "/api/v1/auth/token", json={"username": "root", "password": "a-long-enough-password"}
@@ -177,14 +174,25 @@ def test_an_old_key_leaves_the_jwks_once_its_tokens_have_expired(make_app):
     assert retiring["kid"] == _kid(token)
 
     retires_at = datetime.fromisoformat(retiring["retires_at"])
-    time.sleep(max(0.0, (retires_at - datetime.now(UTC)).total_seconds()) + 0.05)
+    clock.advance((retires_at - clock()).total_seconds() - 1)
+    assert len(_jwks_kids(client)) == 2
+    clock.advance(1)
 
     assert _jwks_kids(client) == [rotation["kid"]]
     # Refused for its key, not only for its age: even a lenient clock cannot revive it.
     with pytest.raises(Unauthorized, match="unknown key"):
         service_verifier(client, leeway=3600).verify(token)
+    auth = auth_components(app)
+    # A fresh verifier over the gateway's own key ring: its in-process cache of
+    # verified tokens follows the wall clock, which this test does not move.
+    gateway_verifier = TokenVerifier(
+        keys=auth.signing_keys,
+        issuer=auth.settings.jwt_issuer,
+        audience=auth.settings.jwt_audience,
+        leeway=3600,
+    )
     with pytest.raises(Unauthorized, match="unknown key"):
-        app.extensions["clientele.verifier"].verify(token)
+        gateway_verifier.verify(token)
 
 
 def test_only_admins_may_rotate(client, auth_headers):
@@ -195,9 +203,11 @@ def test_only_admins_may_rotate(client, auth_headers):
 
 def test_tokens_keep_verifying_while_the_database_is_down(make_database):
     url = make_database("gateway")
-    app = create_app(Settings(database_url=url, signing_key_cache_seconds=0, **FAST_HASHING))
-    services = app.extensions["clientele.auth"]
-    services.accounts.create_user("night-shift", "a-long-enough-password", "agent")
+    app = create_app(
+        Settings(GATEWAY_DATABASE_URL=url, signing_key_cache_seconds=0, **FAST_HASHING)
+    )
+    auth = auth_components(app)
+    auth.accounts.create_user("night-shift", "a-long-enough-password", "agent")
     client = app.test_client()
     token = client.post(
         "/api/v1/auth/token",
@@ -207,7 +217,7 @@ def test_tokens_keep_verifying_while_the_database_is_down(make_database):
     drop_database(url)  # the outage: connections cut, every query fails
 
     try:
-        assert services.verifier.verify(token).name == "night-shift"
+        assert auth.verifier.verify(token).name == "night-shift"
         login = client.post(
             "/api/v1/auth/token",
             json={"username": "night-shift", "password": "a-long-enough-password"},
@@ -215,4 +225,4 @@ def test_tokens_keep_verifying_while_the_database_is_down(make_database):
         assert login.status_code == 503
         assert login.mimetype == "application/problem+json"
     finally:
-        services.database.close()
+        auth.database.close()

@@ -1,0 +1,1 @@
+"""Tests of ``shared``: the framework-free core and its Flask glue (``shared.web``)."""

@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from shared.health import HealthCheck
+from shared.contract import Contract
 from shared.settings import ServiceSettings
-from shared.web import create_service_app
+from shared.web.app import create_service_app
+from shared.web.health import HealthCheck
 
 
 @pytest.fixture(autouse=True)
@@ -39,14 +39,14 @@ def make_app(service_name: str) -> Callable[..., Flask]:
     def make(
         *,
         readiness: Mapping[str, HealthCheck] | None = None,
-        openapi_path: Path | None = None,
+        contract: Contract | None = None,
         **settings: Any,
     ) -> Flask:
         settings.setdefault("service_name", service_name)
         return create_service_app(
             ServiceSettings(**settings),
             readiness=readiness or {},
-            openapi_path=openapi_path,
+            contract=contract,
         )
 
     return make

@@ -1,4 +1,4 @@
-"""JWT verification: what passes, what is refused, and how Flask answers."""
+"""JWT verification, the scope check, and how a Flask app applies its contract to both."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -23,12 +24,17 @@ from shared.auth import (
     JwksKeySource,
     Principal,
     TokenVerifier,
+    check_scope,
+)
+from shared.contract import Contract, ContractError
+from shared.errors import PROBLEM_JSON, Forbidden, ServiceUnavailable, Unauthorized
+from shared.web.app import OPERATIONAL_PATHS
+from shared.web.auth import (
+    bind_principal,
     current_principal,
     install_authentication,
-    require_scope,
+    undeclared_routes,
 )
-from shared.errors import PROBLEM_JSON, ServiceUnavailable, Unauthorized
-from shared.web import OPERATIONAL_PATHS
 from tests.support.processes import free_port
 from tests.support.tokens import AUDIENCE, ISSUER, TestIssuer
 
@@ -233,22 +239,93 @@ def test_unauthorized_carries_a_bearer_challenge():
     assert error.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-# --- Flask: install_authentication and require_scope -------------------------
+# --- check_scope: the one scope check --------------------------------------------
+
+
+def principal(role: str, *scopes: str, kind: str = "user") -> Principal:
+    return Principal(subject="s-1", name=role, role=role, scopes=frozenset(scopes), kind=kind)
+
+
+def test_a_public_operation_needs_no_scope():
+    check_scope(principal("viewer"), None)
+
+
+def test_the_scope_held_passes():
+    check_scope(principal("agent", "customers:read", "customers:write"), "customers:write")
+
+
+def test_a_scope_not_held_is_forbidden_naming_role_and_scope():
+    with pytest.raises(Forbidden) as refused:
+        check_scope(principal("viewer", "customers:read"), "customers:write")
+
+    assert refused.value.status == 403
+    assert refused.value.detail == "Role 'viewer' lacks scope 'customers:write'"
+
+
+def test_a_principal_without_a_role_is_named_by_its_kind():
+    with pytest.raises(Forbidden) as refused:
+        check_scope(principal("", kind="api_key"), "customers:delete")
+
+    assert refused.value.detail == "Role 'api_key' lacks scope 'customers:delete'"
+
+
+# --- Flask: install_authentication from the contract ------------------------------
+
+CONTRACT_YAML = """\
+openapi: 3.0.3
+info: {title: Things, version: 1.0.0}
+paths:
+  /customers:
+    get:
+      operationId: listCustomers
+      security: [{oauth2: ["customers:read"]}]
+      responses: {"200": {description: A page}}
+  /customers/{customer_id}:
+    delete:
+      operationId: deleteCustomer
+      security: [{oauth2: ["customers:delete"]}]
+      responses: {"204": {description: Gone}}
+  /healthz:
+    get: {operationId: liveness, security: [], responses: {"200": {description: Alive}}}
+  /readyz:
+    get: {operationId: readiness, security: [], responses: {"200": {description: Ready}}}
+  /metrics:
+    get: {operationId: metrics, security: [], responses: {"200": {description: Metrics}}}
+  /openapi.json:
+    get: {operationId: openapi, security: [], responses: {"200": {description: This}}}
+components:
+  securitySchemes:
+    oauth2:
+      type: oauth2
+      flows:
+        password:
+          tokenUrl: /api/v1/auth/token
+          scopes:
+            customers:read: read customers
+            customers:delete: delete customers
+"""
+
+
+@pytest.fixture(scope="module")
+def contract(tmp_path_factory: pytest.TempPathFactory) -> Contract:
+    path = tmp_path_factory.mktemp("contract") / "openapi.yaml"
+    path.write_text(CONTRACT_YAML)
+    return Contract.load(path)
 
 
 @pytest.fixture
-def secured_app(make_app: Callable[..., Flask], verifier: TokenVerifier) -> Flask:
-    app = make_app()
-    install_authentication(app, verifier, public_paths=OPERATIONAL_PATHS)
+def secured_app(
+    make_app: Callable[..., Flask], verifier: TokenVerifier, contract: Contract
+) -> Flask:
+    app = make_app(contract=contract)
+    install_authentication(app, verifier, contract=contract)
 
     @app.get("/customers")
-    @require_scope("customers:read")
     def list_customers():
         principal = current_principal()
         return jsonify(subject=principal.subject, role=principal.role)
 
     @app.delete("/customers/<int:customer_id>")
-    @require_scope("customers:delete")
     def delete_customer(customer_id: int):
         return "", 204
 
@@ -306,11 +383,11 @@ def test_valid_token_with_the_scope_reaches_the_view(secured_app, issuer):
     assert response.get_json() == {"subject": claims["sub"], "role": "viewer"}
 
 
-def test_valid_token_without_the_scope_is_403(secured_app, issuer):
+def test_valid_token_without_the_scope_the_contract_names_is_403(secured_app, issuer):
     response = secured_app.test_client().delete("/customers/7", headers=issuer.headers("agent"))
 
     body = assert_problem(response, 403, "forbidden")
-    assert "customers:delete" in body["detail"]
+    assert body["detail"] == "Role 'agent' lacks scope 'customers:delete'"
 
 
 def test_the_scope_allows_what_it_names(secured_app, issuer):
@@ -319,8 +396,16 @@ def test_the_scope_allows_what_it_names(secured_app, issuer):
     assert response.status_code == 204
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
-def test_operational_paths_need_no_token(secured_app, path):
+def test_head_is_checked_as_the_get_it_is(secured_app, issuer):
+    client = secured_app.test_client()
+    headers = issuer.headers("agent", scope="customers:delete")
+
+    assert client.head("/customers", headers=headers).status_code == 403
+    assert client.head("/customers", headers=issuer.headers("viewer")).status_code == 200
+
+
+@pytest.mark.parametrize("path", OPERATIONAL_PATHS)
+def test_operations_the_contract_makes_public_need_no_token(secured_app, path):
     assert secured_app.test_client().get(path).status_code == 200
 
 
@@ -328,15 +413,97 @@ def test_preflight_options_needs_no_token(secured_app):
     assert secured_app.test_client().options("/customers").status_code == 200
 
 
-def test_require_scope_outside_authentication_is_401(make_app):
+def test_a_path_no_operation_matches_is_authenticated_then_404(secured_app, issuer):
+    client = secured_app.test_client()
+
+    assert_problem(client.get("/nowhere"), 401, "unauthorized")
+    assert client.get("/nowhere", headers=issuer.headers("viewer")).status_code == 404
+
+
+def test_a_method_no_operation_declares_is_authenticated_then_405(secured_app, issuer):
+    client = secured_app.test_client()
+
+    assert_problem(client.put("/customers/7"), 401, "unauthorized")
+    response = client.put("/customers/7", headers=issuer.headers("viewer", scope=""))
+    assert response.status_code == 405
+    assert "DELETE" in response.headers["Allow"]
+
+
+def test_current_principal_outside_authentication_is_401(make_app):
     app: Flask = make_app()
 
     @app.get("/guarded")
-    @require_scope("customers:read")
     def guarded():
-        return "secret"
+        return current_principal().name
 
     assert_problem(app.test_client().get("/guarded"), 401, "unauthorized")
+
+
+def test_a_bound_principal_is_the_current_one_for_that_request_only(make_app):
+    app: Flask = make_app()
+    someone = Principal(subject="u-1", name="Ada", role="agent", scopes=frozenset())
+
+    @app.get("/bind")
+    def bind():
+        bind_principal(someone)
+        return current_principal().name
+
+    @app.get("/who")
+    def who():
+        return current_principal().name
+
+    client = app.test_client()
+    assert client.get("/bind").get_data(as_text=True) == "Ada"
+    assert_problem(client.get("/who"), 401, "unauthorized")
+
+
+# --- Flask: every route the app serves is in its contract -------------------------
+
+
+def test_the_secured_app_serves_only_declared_routes(secured_app, contract):
+    assert undeclared_routes(secured_app, contract) == []
+
+
+def test_a_route_the_contract_lacks_is_listed_with_its_method(secured_app, contract):
+    @secured_app.route("/customers/<int:customer_id>", methods=["PATCH"])
+    def patch_customer(customer_id: int):
+        return "", 204
+
+    @secured_app.get("/customers/<int:customer_id>/export")
+    def export_customer(customer_id: int):
+        return ""
+
+    assert undeclared_routes(secured_app, contract) == [
+        "PATCH /customers/<int:customer_id>",
+        "GET /customers/<int:customer_id>/export",
+    ]
+
+
+def test_installing_authentication_on_an_undeclared_route_fails(
+    make_app: Callable[..., Flask], verifier: TokenVerifier, contract: Contract
+):
+    app = make_app(contract=contract)
+
+    @app.post("/customers")
+    def create_customer():
+        return "", 201
+
+    with pytest.raises(ContractError) as refused:
+        install_authentication(app, verifier, contract=contract)
+
+    assert "POST /customers" in str(refused.value)
+
+
+def test_an_app_serving_a_document_its_contract_lacks_cannot_install_it(
+    make_app: Callable[..., Flask], verifier: TokenVerifier, tmp_path: Path
+):
+    # create_service_app serves /healthz, /readyz, /metrics: a contract must declare them.
+    path = tmp_path / "openapi.yaml"
+    path.write_text(CONTRACT_YAML.replace("  /metrics:", "  /metrics-elsewhere:"))
+    contract = Contract.load(path)
+
+    with pytest.raises(ContractError, match="GET /metrics"):
+        install_authentication(make_app(contract=contract), verifier, contract=contract)
 
 
 # --- JwksKeySource against a real HTTP server -------------------------------

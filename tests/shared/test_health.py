@@ -12,7 +12,7 @@ from redis.retry import Retry
 
 from shared.database import Database
 from shared.errors import PROBLEM_JSON
-from shared.health import HealthCheck
+from shared.web.health import HealthCheck
 from tests.support.databases import POSTGRES
 from tests.support.processes import free_port
 

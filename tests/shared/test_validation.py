@@ -11,7 +11,7 @@ from flask import Flask
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import PROBLEM_JSON
-from shared.validation import parse_body, parse_query
+from shared.web.validation import parse_body, parse_query
 
 BODY_LIMIT = 256 * 1024
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from flask import Flask
 
+from shared.contract import Contract
 from shared.errors import Conflict
 
 HEX_UUID = re.compile(r"^[0-9a-f]{32}$")
@@ -187,6 +188,7 @@ paths:
   /things/{thing_id}:
     get:
       operationId: getThing
+      security: [{oauth2: ["things:read"]}]
       responses:
         "200":
           description: The thing
@@ -207,14 +209,14 @@ components:
 
 
 @pytest.fixture
-def openapi_file(tmp_path: Path) -> Path:
+def contract(tmp_path: Path) -> Contract:
     path = tmp_path / "openapi.yaml"
     path.write_text(OPENAPI_YAML)
-    return path
+    return Contract.load(path)
 
 
-def test_openapi_document_is_served_as_json(make_app, openapi_file):
-    app = make_app(openapi_path=openapi_file)
+def test_openapi_document_is_served_as_json(make_app, contract):
+    app = make_app(contract=contract)
 
     response = app.test_client().get("/openapi.json")
 
@@ -225,13 +227,14 @@ def test_openapi_document_is_served_as_json(make_app, openapi_file):
     assert document["info"] == {"title": "Things", "version": "1.2.0"}
     operation = document["paths"]["/things/{thing_id}"]["get"]
     assert operation["operationId"] == "getThing"
+    assert operation["security"] == [{"oauth2": ["things:read"]}]
     assert set(operation["responses"]) == {"200", "404"}
     assert document["components"]["schemas"]["Thing"]["required"] == ["id"]
 
 
-def test_openapi_document_keeps_dates_as_written(make_app, openapi_file):
+def test_openapi_document_keeps_dates_as_written(make_app, contract):
     # YAML reads an unquoted 2024-01-31 as a date; the contract must still say "2024-01-31".
-    app = make_app(openapi_path=openapi_file)
+    app = make_app(contract=contract)
 
     document = app.test_client().get("/openapi.json").get_json()
 
@@ -239,8 +242,8 @@ def test_openapi_document_keeps_dates_as_written(make_app, openapi_file):
     assert born["example"] == "2024-01-31"
 
 
-def test_openapi_document_keeps_key_order(make_app, openapi_file):
-    app = make_app(openapi_path=openapi_file)
+def test_openapi_document_keeps_key_order(make_app, contract):
+    app = make_app(contract=contract)
 
     document = app.test_client().get("/openapi.json").get_json()
 

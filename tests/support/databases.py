@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from shared.database import create_database, drop_database
 from shared.migrations import upgrade
 
 POSTGRES = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+
+#: A ``query`` fixture: ``query(sql: str, params: tuple = ()) -> list[dict]`` on a test database.
+Query = Callable[..., list[dict[str, Any]]]
 
 
 def database_url(service: str, worker: str = "main") -> str:
@@ -25,4 +30,4 @@ def migrated_database(package: str, worker: str = "main") -> str:
     return url
 
 
-__all__ = ["database_url", "drop_database", "migrated_database"]
+__all__ = ["POSTGRES", "Query", "database_url", "drop_database", "migrated_database"]

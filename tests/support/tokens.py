@@ -15,15 +15,13 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.errors import Unauthorized
+from shared.services import role_scopes
 
 ISSUER = "clientele-gateway"
 AUDIENCE = "clientele"
 
-ROLE_SCOPES = {
-    "viewer": "customers:read",
-    "agent": "customers:read customers:write",
-    "admin": "customers:read customers:write customers:delete users:manage",
-}
+#: Each role's ``scope`` claim, as the gateway grants it (``services.toml``).
+ROLE_SCOPES = {role: " ".join(scopes) for role, scopes in role_scopes().items()}
 
 
 class TestIssuer:

@@ -1,8 +1,9 @@
 """The Flask skeleton every service starts from.
 
 :func:`create_service_app` wires, in order: JSON logging, the request id,
-the body size limit, problem+json errors, metrics, health and the OpenAPI
-document. A service's ``create_app`` calls it, then adds its own API.
+the body size limit, problem+json errors, metrics, health and the contract
+(``shared.contract``) served at ``/openapi.json``. A service's ``create_app``
+calls it, then installs authentication and adds its own API.
 """
 
 from __future__ import annotations
@@ -12,22 +13,20 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
 
 import flask_restful
-import yaml
 from flask import Flask, Response, g, jsonify, request
 
-from shared.errors import register_error_handlers
-from shared.health import HealthCheck, register_health
+from shared.contract import Contract
 from shared.logs import configure_logging, current_request_id
-from shared.metrics import register_metrics
 from shared.settings import ServiceSettings
+from shared.web.errors import register_error_handlers
+from shared.web.health import HealthCheck, register_health
+from shared.web.metrics import register_metrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-#: Paths every service serves without a token.
+#: Paths every service serves for operators; each contract declares them public (`security: []`).
 OPERATIONAL_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json")
 
 access_log = logging.getLogger("clientele.access")
@@ -69,20 +68,9 @@ def install_request_context(app: Flask) -> None:
             current_request_id.reset(token)
 
 
-class _ContractLoader(yaml.CSafeLoader):
-    """SafeLoader that leaves dates as the strings the contract wrote."""
-
-
-_ContractLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def serve_openapi(app: Flask, document_path: Path) -> None:
-    """Serve the service's contract (``openapi.yaml``) at ``/openapi.json``."""
-    text = document_path.read_text()
-    document: dict[str, Any] = yaml.load(text, Loader=_ContractLoader)  # noqa: S506 (SafeLoader subclass)
+def _serve_contract(app: Flask, contract: Contract) -> None:
+    """Serve the service's contract at ``/openapi.json``."""
+    document = contract.document
 
     @app.get("/openapi.json")
     def openapi() -> Response:
@@ -93,7 +81,7 @@ def create_service_app(
     settings: ServiceSettings,
     *,
     readiness: Mapping[str, HealthCheck],
-    openapi_path: Path | None = None,
+    contract: Contract | None = None,
 ) -> Flask:
     """A Flask app with the platform's cross-cutting behaviour installed."""
     configure_logging(settings.service_name, settings.log_level)
@@ -104,8 +92,8 @@ def create_service_app(
     register_error_handlers(app)
     register_metrics(app, settings.service_name)
     register_health(app, settings.service_name, readiness)
-    if openapi_path is not None:
-        serve_openapi(app, openapi_path)
+    if contract is not None:
+        _serve_contract(app, contract)
     return app
 
 

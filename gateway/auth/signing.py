@@ -1,4 +1,4 @@
-"""RSA signing keys: creation, rotation, the JWKS, and a short in-process cache.
+"""Signing keys (creation, rotation, the JWKS, a short cache) and the access tokens they sign.
 
 The signer uses the newest key already active. A rotation publishes the new
 key in the JWKS ``activation_delay`` before it signs, so services' JWKS caches
@@ -14,19 +14,21 @@ import json
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from gateway.errors import SigningKeyUnavailable
-from gateway.models import SigningKeyRecord
-from gateway.signing_key_store import SigningKeyStore
-from shared.auth import ALGORITHM
-from shared.database import Database
+from gateway.auth.errors import SigningKeyUnavailable
+from gateway.auth.models import ApiKey, Clock, SigningKeyRecord, User, utc_now
+from gateway.auth.roles import API_KEY_ROLE, scope_string, scopes_for_role
+from gateway.auth.store import AuthStore
+from shared.auth import ALGORITHM, Principal
 from shared.errors import ServiceUnavailable, Unauthorized
 
 KEY_SIZE = 2048
@@ -67,7 +69,10 @@ def public_jwk(public_key: rsa.RSAPublicKey) -> dict[str, Any]:
 
 
 def generate_signing_key(
-    passphrase: bytes, *, activation_delay: timedelta = timedelta(0)
+    passphrase: bytes,
+    *,
+    activation_delay: timedelta = timedelta(0),
+    clock: Clock = utc_now,
 ) -> SigningKeyRecord:
     """A fresh RSA key pair, private half encrypted with ``passphrase``, active after the delay."""
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
@@ -78,7 +83,7 @@ def generate_signing_key(
         serialization.BestAvailableEncryption(passphrase),
     )
     # Timestamps taken after the (slow) generation, so the delay is not eaten by it.
-    created_at = datetime.now(UTC)
+    created_at = clock()
     return SigningKeyRecord(
         kid=jwk["kid"],
         private_key_pem=pem.decode("ascii"),
@@ -98,14 +103,16 @@ class SigningKeyRing:
 
     def __init__(
         self,
-        database: Database,
+        store: AuthStore,
         *,
         passphrase: bytes,
         cache_seconds: float,
         activation_delay_seconds: int,
         retire_after_seconds: int,
+        clock: Clock = utc_now,
     ) -> None:
-        self._database = database
+        self._store = store
+        self._clock = clock
         self._passphrase = passphrase
         self._cache_seconds = cache_seconds
         self._activation_delay = timedelta(seconds=activation_delay_seconds)
@@ -122,7 +129,7 @@ class SigningKeyRing:
     def signing_key(self) -> SigningKey:
         """The newest active key, decrypted; creates the first key if there is none."""
         keys = self._cached_keys()
-        now = datetime.now(UTC)
+        now = self._clock()
         for record in keys:
             if record.activates_at <= now and _live_at(record, now):
                 return SigningKey(record.kid, self._decrypt(record))
@@ -133,7 +140,7 @@ class SigningKeyRing:
         record = self._find(self._cached_keys(), kid)
         if record is None and time.monotonic() - self._loaded_at >= UNKNOWN_KID_RELOAD_SECONDS:
             record = self._find(self._cached_keys(reload=True), kid)
-        if record is None or not _live_at(record, datetime.now(UTC)):
+        if record is None or not _live_at(record, self._clock()):
             raise Unauthorized("Token signed with an unknown key")
         public_key = self._public_keys.get(kid)
         if public_key is None:
@@ -144,18 +151,21 @@ class SigningKeyRing:
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         """The JWK Set: every key not retired, pending ones included."""
         keys = self._cached_keys()
-        now = datetime.now(UTC)
+        now = self._clock()
         return {"keys": [dict(key.public_jwk) for key in keys if _live_at(key, now)]}
 
     def rotate(self) -> Rotation:
         """Add a key that signs after the activation delay; retire the others once safe."""
-        record = generate_signing_key(self._passphrase, activation_delay=self._activation_delay)
-        with self._database.transaction() as cursor:
-            store = SigningKeyStore(cursor)
-            store.lock()
-            superseded = store.delete_pending(record.created_at)
-            store.insert(record)
-            retiring = store.retire_all_but(record.kid, record.activates_at + self._retire_after)
+        record = generate_signing_key(
+            self._passphrase, activation_delay=self._activation_delay, clock=self._clock
+        )
+        with self._store.transaction() as tx:
+            tx.lock_signing_keys()
+            superseded = tx.delete_pending_signing_keys(record.created_at)
+            tx.insert_signing_key(record)
+            retiring = tx.retire_signing_keys_but(
+                record.kid, record.activates_at + self._retire_after
+            )
         self.forget()
         logger.info(
             "signing key rotated",
@@ -187,8 +197,8 @@ class SigningKeyRing:
             return self._keys
 
     def _load(self) -> tuple[SigningKeyRecord, ...]:
-        with self._database.transaction() as cursor:
-            keys = SigningKeyStore(cursor).live(datetime.now(UTC))
+        with self._store.transaction() as tx:
+            keys = tx.live_signing_keys(self._clock())
         if not keys:
             keys = self._create_first_key()
         return tuple(keys)
@@ -196,13 +206,12 @@ class SigningKeyRing:
     def _create_first_key(self) -> list[SigningKeyRecord]:
         # Workers starting together all get here; the advisory lock lets one
         # create the key and the others find it once the lock is theirs.
-        with self._database.transaction() as cursor:
-            store = SigningKeyStore(cursor)
-            store.lock()
-            keys = store.live(datetime.now(UTC))
+        with self._store.transaction() as tx:
+            tx.lock_signing_keys()
+            keys = tx.live_signing_keys(self._clock())
             if not keys:
-                record = generate_signing_key(self._passphrase)
-                store.insert(record)
+                record = generate_signing_key(self._passphrase, clock=self._clock)
+                tx.insert_signing_key(record)
                 logger.info("first signing key created", extra={"kid": record.kid})
                 keys = [record]
         return keys
@@ -230,3 +239,93 @@ class SigningKeyRing:
         if not isinstance(loaded, rsa.RSAPrivateKey):
             raise SigningKeyUnavailable(f"Signing key {record.kid} is not an RSA key")
         return loaded
+
+
+#: ``typ`` header of an OAuth 2.0 access token in JWT form (RFC 9068).
+JWT_TYPE = "at+jwt"
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A signed access token and what a client needs to know about it."""
+
+    token: str
+    expires_in: int
+    scope: str
+    #: The ``jti`` claim.
+    token_id: str
+
+
+def user_principal(user: User) -> Principal:
+    """The principal a user's token describes: scopes come from the role table."""
+    return Principal(
+        subject=str(user.id),
+        name=user.username,
+        role=user.role,
+        scopes=frozenset(scopes_for_role(user.role)),
+        kind="user",
+    )
+
+
+def api_key_principal(key: ApiKey) -> Principal:
+    """The principal a request made with an API key acts as: the key's own scopes."""
+    return Principal(
+        subject=str(key.id),
+        name=key.name,
+        role=API_KEY_ROLE,
+        scopes=frozenset(key.scopes),
+        kind="api_key",
+    )
+
+
+class AccessTokenIssuer:
+    """Signs access tokens with the ring's active key."""
+
+    def __init__(
+        self,
+        keys: SigningKeyRing,
+        *,
+        issuer: str,
+        audience: str,
+        ttl_seconds: int,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = audience
+        self._ttl_seconds = ttl_seconds
+        self._clock = clock
+
+    def token_for_principal(
+        self, principal: Principal, ttl_seconds: int | None = None
+    ) -> AccessToken:
+        """A token naming ``principal``, valid for ``ttl_seconds`` (default: access TTL)."""
+        ttl = self._ttl_seconds if ttl_seconds is None else ttl_seconds
+        now = int(self._clock().timestamp())
+        scope = scope_string(principal.scopes)
+        token_id = uuid.uuid4().hex
+        claims = {
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": principal.subject,
+            "name": principal.name,
+            "role": principal.role,
+            "scope": scope,
+            "kind": principal.kind,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            "jti": token_id,
+        }
+        key = self._keys.signing_key()
+        token = jwt.encode(
+            claims,
+            key.private_key,
+            algorithm=ALGORITHM,
+            headers={"kid": key.kid, "typ": JWT_TYPE},
+        )
+        return AccessToken(token=token, expires_in=ttl, scope=scope, token_id=token_id)
+
+    def token_for_user(self, user: User) -> AccessToken:
+        """An access token for a logged-in user."""
+        return self.token_for_principal(user_principal(user))

@@ -1,10 +1,11 @@
-"""The records the gateway keeps, as plain immutable values."""
+"""The records the gateway's auth keeps (users, tokens, keys), as plain immutable values."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -63,3 +64,12 @@ class ApiKey:
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or moment < self.expires_at
+
+
+#: Where the auth services read the time; tests pass their own to move it.
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)

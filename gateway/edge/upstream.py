@@ -1,4 +1,4 @@
-"""Forwarding a public request to the service that owns it.
+"""The upstream client: HTTP to the services, with timeouts, a breaker, and header hygiene.
 
 ``UpstreamClient`` is the one seam to the wire: a urllib3 connection pool
 (what ``requests`` runs on, without its per-call overhead, which measured
@@ -28,8 +28,8 @@ from urllib3.exceptions import (
 )
 from urllib3.util.retry import Retry
 
-from gateway.breaker import CircuitBreaker, CircuitOpen
-from gateway.routes import Route
+from gateway.edge.breaker import CircuitBreaker, CircuitOpen
+from gateway.edge.routes import Route
 from shared.errors import BadGateway, GatewayTimeout, ProblemError, ServiceUnavailable
 
 #: Headers meaningful for one connection only (RFC 9110 §7.6.1), never forwarded.

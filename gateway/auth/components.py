@@ -1,40 +1,39 @@
-"""The authentication object graph, built once per process from settings."""
+"""The auth object graph, built once per process from settings (the app factory and the CLI)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from flask import current_app
-
-from gateway.access_tokens import AccessTokenIssuer
-from gateway.accounts import AccountService
-from gateway.api_keys import ApiKeyService
-from gateway.authentication import RequestAuthenticator
-from gateway.passwords import PasswordHasher
+from gateway.auth.credentials import RequestAuthenticator
+from gateway.auth.models import Clock, utc_now
+from gateway.auth.passwords import PasswordHasher
+from gateway.auth.service import AccountService, ApiKeyService, SessionService
+from gateway.auth.signing import AccessTokenIssuer, SigningKeyRing
+from gateway.auth.store import AuthStore
 from gateway.settings import Settings
-from gateway.signing_keys import SigningKeyRing
-from gateway.tokens import TokenService
 from shared.auth import TokenVerifier
 from shared.database import Database
 
-#: ``app.extensions`` key of the :class:`AuthServices`.
-AUTH_SERVICES_EXTENSION = "clientele.auth"
-
 
 @dataclass(frozen=True)
-class AuthServices:
-    """Everything the auth endpoints, the CLI and the forwarding code use."""
+class AuthComponents:
+    """Everything the auth endpoints, the edge and the CLI use."""
 
     settings: Settings
-    database: Database
+    store: AuthStore
     signing_keys: SigningKeyRing
     issuer: AccessTokenIssuer
     accounts: AccountService
-    tokens: TokenService
+    sessions: SessionService
     api_keys: ApiKeyService
     verifier: TokenVerifier
     authenticator: RequestAuthenticator
+
+    @property
+    def database(self) -> Database:
+        """The gateway's connection pool (whoever owns the components closes it)."""
+        return self.store.database
 
 
 def open_database(settings: Settings) -> Database:
@@ -48,11 +47,12 @@ def open_database(settings: Settings) -> Database:
     )
 
 
-def build_auth_services(settings: Settings, database: Database) -> AuthServices:
-    """Wire the services together; nothing here touches the database yet."""
+def build_auth(settings: Settings, database: Database, *, clock: Clock = utc_now) -> AuthComponents:
+    """Wire the auth services together; nothing here touches the database yet."""
+    store = AuthStore(database)
     longest_token = max(settings.access_token_ttl_seconds, settings.api_key_token_ttl_seconds)
     signing_keys = SigningKeyRing(
-        database,
+        store,
         passphrase=settings.jwt_key_passphrase.get_secret_value().encode("utf-8"),
         cache_seconds=settings.signing_key_cache_seconds,
         activation_delay_seconds=settings.jwt_key_activation_delay_seconds,
@@ -62,21 +62,23 @@ def build_auth_services(settings: Settings, database: Database) -> AuthServices:
         retire_after_seconds=longest_token
         + settings.jwt_leeway_seconds
         + math.ceil(settings.signing_key_cache_seconds),
+        clock=clock,
     )
     issuer = AccessTokenIssuer(
         signing_keys,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         ttl_seconds=settings.access_token_ttl_seconds,
+        clock=clock,
     )
     passwords = PasswordHasher(
         time_cost=settings.password_hash_time_cost,
         memory_kib=settings.password_hash_memory_kib,
         parallelism=settings.password_hash_parallelism,
     )
-    accounts = AccountService(database, passwords)
+    accounts = AccountService(store, passwords)
     api_keys = ApiKeyService(
-        database, last_used_interval_seconds=settings.api_key_last_used_interval_seconds
+        store, last_used_interval_seconds=settings.api_key_last_used_interval_seconds, clock=clock
     )
     verifier = TokenVerifier(
         keys=signing_keys,
@@ -84,14 +86,18 @@ def build_auth_services(settings: Settings, database: Database) -> AuthServices:
         audience=settings.jwt_audience,
         leeway=settings.jwt_leeway_seconds,
     )
-    return AuthServices(
+    return AuthComponents(
         settings=settings,
-        database=database,
+        store=store,
         signing_keys=signing_keys,
         issuer=issuer,
         accounts=accounts,
-        tokens=TokenService(
-            database, accounts, issuer, refresh_ttl_seconds=settings.refresh_token_ttl_seconds
+        sessions=SessionService(
+            store,
+            accounts,
+            issuer,
+            refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
+            clock=clock,
         ),
         api_keys=api_keys,
         verifier=verifier,
@@ -102,9 +108,3 @@ def build_auth_services(settings: Settings, database: Database) -> AuthServices:
             api_key_token_ttl_seconds=settings.api_key_token_ttl_seconds,
         ),
     )
-
-
-def auth_services() -> AuthServices:
-    """The services of the app serving this request."""
-    services: AuthServices = current_app.extensions[AUTH_SERVICES_EXTENSION]
-    return services

@@ -2,31 +2,25 @@
 
 Every service behind the gateway verifies JWTs itself, so a request made
 with an API key gets a short-lived access token minted for that key, and the
-forwarding code sends that token downstream in place of the key.
+forwarding code sends that token downstream in place of the key. No
+framework here: the caller hands in the request's headers.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import ParamSpec, TypeVar
+from typing import Protocol
 
-from flask import current_app, g, request
-from werkzeug.datastructures import Headers
-
-from gateway.access_tokens import AccessTokenIssuer, api_key_principal
-from gateway.api_keys import ApiKeyService
+from gateway.auth.service import ApiKeyService
+from gateway.auth.signing import AccessTokenIssuer, api_key_principal
 from shared.auth import Principal, TokenVerifier
-from shared.errors import Forbidden, Unauthorized
+from shared.errors import Unauthorized
 
-#: ``app.extensions`` key of the :class:`~shared.auth.TokenVerifier` for the gateway's tokens.
-VERIFIER_EXTENSION = "clientele.verifier"
-#: ``app.extensions`` key of the :class:`RequestAuthenticator`.
-AUTHENTICATOR_EXTENSION = "clientele.authenticator"
 
-P = ParamSpec("P")
-R = TypeVar("R")
+class Headers(Protocol):
+    """Request headers, looked up by name case-insensitively (any web framework's)."""
+
+    def get(self, key: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -53,7 +47,7 @@ class RequestAuthenticator:
         self._issuer = issuer
         self._api_key_token_ttl = api_key_token_ttl_seconds
 
-    def authenticate(self, headers: Mapping[str, str] | Headers) -> Authentication:
+    def authenticate(self, headers: Headers) -> Authentication:
         """The caller these headers prove; :class:`Unauthorized` otherwise."""
         authorization = (headers.get("Authorization") or "").strip()
         if authorization:
@@ -81,43 +75,3 @@ class RequestAuthenticator:
         principal = api_key_principal(self._api_keys.authenticate(key))
         minted = self._issuer.token_for_principal(principal, self._api_key_token_ttl)
         return Authentication(replace(principal, token_id=minted.token_id), minted.token)
-
-
-def request_verifier() -> TokenVerifier:
-    """The verifier of the app serving this request."""
-    verifier: TokenVerifier = current_app.extensions[VERIFIER_EXTENSION]
-    return verifier
-
-
-def authenticate_request() -> Authentication:
-    """Authenticate the current request (once per request); sets ``g.principal`` too."""
-    authentication: Authentication | None = g.get("authentication")
-    if authentication is None:
-        authenticator: RequestAuthenticator = current_app.extensions[AUTHENTICATOR_EXTENSION]
-        authentication = authenticator.authenticate(request.headers)
-        g.authentication = authentication
-        # shared.auth.current_principal() and require_scope() read it from here.
-        g.principal = authentication.principal
-    return authentication
-
-
-def authenticate_for_forwarding() -> tuple[Principal, str]:
-    """The current request's principal and the bearer token to send downstream."""
-    authentication = authenticate_request()
-    return authentication.principal, authentication.bearer_token
-
-
-def authenticated(scope: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Authenticate the request (401), then refuse it unless the caller holds ``scope`` (403)."""
-
-    def decorate(view: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(view)
-        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-            principal = authenticate_request().principal
-            if not principal.has_scope(scope):
-                raise Forbidden(f"Role {principal.role!r} lacks scope {scope!r}")
-            return view(*args, **kwargs)
-
-        return guarded
-
-    return decorate

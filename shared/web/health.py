@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping
 
 from flask import Flask, Response, jsonify
 
-from shared.errors import PROBLEM_TYPE_BASE, problem_response
+from shared.errors import PROBLEM_TYPE_BASE
+from shared.web.errors import problem_response
 
 #: A readiness check raises when its dependency cannot be reached.
 HealthCheck = Callable[[], None]

@@ -1,4 +1,4 @@
-"""What can go wrong in authentication, as problems a client can read."""
+"""What can go wrong in authentication and account management: domain errors with a problem type."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""Rate limits kept in Redis with the ``limits`` library.
+"""Rate limits kept in Redis with the ``limits`` library (no framework: the edge guard calls it).
 
 A sliding window counter per key: one atomic Lua script per hit, so the
 count holds however many gateway workers share it, in constant time and two
 Redis keys per client. (A moving window is exact at window edges too, but
 keeps one list entry per request: measured, its cost grew with the traffic of
-a busy principal.) Keys are ``principal:<subject>`` for API calls and ``ip:<address>``
-for the credential endpoints. Every limited response carries
+a busy principal.) Keys are ``principal:<subject>`` for authenticated calls and
+``ip:<address>`` for public ones. Every limited response carries
 ``RateLimit-Limit``/``RateLimit-Remaining``/``RateLimit-Reset``; a refused one
 is 429 with ``Retry-After``.
 
@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import cast
 
 import redis
-from flask import Flask, Response, g, request
 from limits import RateLimitItem, parse
 from limits.errors import StorageError
 from limits.storage import RedisStorage
@@ -38,7 +37,6 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from prometheus_client import Counter
 from redis.exceptions import NoScriptError, RedisError
 
-from gateway.authentication import authenticate_request
 from shared.errors import TooManyRequests
 
 logger = logging.getLogger(__name__)
@@ -145,34 +143,3 @@ class RateLimiter:
         if current_count:
             current_reset_in = current_expires_in % expiry
         return bool(acquired), remaining, now + min(previous_reset_in, current_reset_in)
-
-
-def enforce(limiter: RateLimiter, name: str, key: str) -> None:
-    """Count this request against ``name`` for ``key``; headers follow in the response."""
-    g.rate_limit_state = limiter.hit(name, key)
-
-
-#: Endpoints where credentials are tried: limited per client address.
-CREDENTIAL_PATHS = frozenset({"/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/auth/logout"})
-#: The gateway's own endpoints for signed-in callers: limited per principal.
-PRINCIPAL_PREFIXES = ("/api/v1/auth/users", "/api/v1/auth/api-keys", "/api/v1/auth/signing-keys")
-
-
-def install_rate_limits(app: Flask, limiter: RateLimiter) -> None:
-    """Limit the gateway's own endpoints; forwarded routes count in the forwarding view."""
-
-    @app.before_request
-    def limit_gateway_endpoints() -> None:
-        if request.path in CREDENTIAL_PATHS:
-            enforce(limiter, "auth", f"ip:{request.remote_addr}")
-        elif request.path.startswith(PRINCIPAL_PREFIXES):
-            principal = authenticate_request().principal
-            enforce(limiter, "api", f"principal:{principal.subject}")
-
-    @app.after_request
-    def add_headers(response: Response) -> Response:
-        state: LimitState | None = g.get("rate_limit_state")
-        if state is not None:
-            for name, value in state.headers().items():
-                response.headers.setdefault(name, value)
-        return response

@@ -1,4 +1,4 @@
-"""Reading request bodies and query strings into pydantic models.
+"""Reading a Flask request's body and query string into pydantic models.
 
 Every way a client can get a body wrong ends here as a clear problem:
 not JSON (415), unparsable (400), too big (413, from ``MAX_CONTENT_LENGTH``),

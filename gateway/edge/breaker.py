@@ -1,4 +1,4 @@
-"""A circuit breaker per service that never holds a lock across the call it guards.
+"""A circuit breaker that never holds a lock across the call it guards.
 
 ``pybreaker`` (the usual choice) takes its lock for the whole guarded call, so
 one process can only have one request in flight per service: measured here,
@@ -10,6 +10,11 @@ States, as usual: *closed* counts consecutive failures and opens after
 ``fail_max``; *open* refuses calls for ``reset_seconds``; then *half-open*
 lets one trial call through (others are refused while it runs), which closes
 the circuit on success and opens it again on failure.
+
+Calls are slow and overlap, so an answer can arrive after the circuit changed
+state: a call admitted while the circuit was closed may come back after it
+opened. Only the trial call decides an open circuit's fate; a late answer of an
+older call neither closes it nor keeps it open longer.
 """
 
 from __future__ import annotations
@@ -72,20 +77,20 @@ class CircuitBreaker:
 
     def call(self, function: Callable[[], T]) -> T:
         """Run ``function`` if the circuit allows; any exception it raises counts as a failure."""
-        self.before_call()
+        trial = self.before_call()
         try:
             result = function()
         except BaseException:
-            self.record_failure()
+            self.record_failure(trial=trial)
             raise
-        self.record_success()
+        self.record_success(trial=trial)
         return result
 
-    def before_call(self) -> None:
-        """Raise :class:`CircuitOpen` unless a call may be made now."""
+    def before_call(self) -> bool:
+        """Raise :class:`CircuitOpen` unless a call may be made now; whether it is the trial."""
         with self._lock:
             if self._state is State.CLOSED:
-                return
+                return False
             if self._state is State.OPEN:
                 waited = self._open_for()
                 if waited < self._reset_seconds:
@@ -95,22 +100,32 @@ class CircuitBreaker:
             if self._trial_running:
                 raise CircuitOpen(self.name, self._reset_seconds)
             self._trial_running = True
+            return True
 
-    def record_success(self) -> None:
-        """The call got through: close the circuit."""
+    def record_success(self, *, trial: bool = False) -> None:
+        """A call got through: reset the count; the trial closes a half-open circuit."""
         with self._lock:
-            self._state = State.CLOSED
-            self._failures = 0
-            self._trial_running = False
+            if self._state is State.CLOSED:
+                self._failures = 0
+            elif trial:
+                self._state = State.CLOSED
+                self._failures = 0
+                self._trial_running = False
 
-    def record_failure(self) -> None:
-        """The call failed: count it, and open the circuit after ``fail_max`` in a row."""
+    def record_failure(self, *, trial: bool = False) -> None:
+        """A call failed: count it, and open the circuit after ``fail_max`` in a row."""
         with self._lock:
-            self._trial_running = False
-            self._failures += 1
-            if self._state is State.HALF_OPEN or self._failures >= self._fail_max:
-                self._state = State.OPEN
-                self._opened_at = self._clock()
+            if self._state is State.CLOSED:
+                self._failures += 1
+                if self._failures >= self._fail_max:
+                    self._open()
+            elif trial:
+                self._trial_running = False
+                self._open()
+
+    def _open(self) -> None:
+        self._state = State.OPEN
+        self._opened_at = self._clock()
 
     def _open_for(self) -> float:
         return self._clock() - self._opened_at

@@ -1,4 +1,4 @@
-"""Request and response bodies of the gateway's own endpoints: the source of field rules."""
+"""Request and response bodies of the auth endpoints: the source of their field rules."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ from pydantic import (
     field_validator,
 )
 
-from gateway.access_tokens import AccessToken
-from gateway.models import ApiKey, User
-from gateway.rbac import Role, Scope, ordered_scopes
-from gateway.signing_keys import Rotation
+from gateway.auth.models import ApiKey, User
+from gateway.auth.roles import SCOPES, Role, ordered_scopes
+from gateway.auth.signing import AccessToken, Rotation
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{3,64}$"
 PASSWORD_MIN_LENGTH = 12
@@ -34,6 +33,14 @@ def _without_nul(value: str) -> str:
     return value
 
 
+def _known_scope(value: str) -> str:
+    if value not in SCOPES:
+        raise ValueError(f"unknown scope {value!r}; known scopes: {', '.join(SCOPES)}")
+    return value
+
+
+#: A scope some service's contract defines.
+Scope = Annotated[str, AfterValidator(_known_scope)]
 #: Any text a client sends: NUL refused.
 Text = Annotated[str, AfterValidator(_without_nul)]
 Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]

@@ -1,0 +1,320 @@
+"""The auth use cases: accounts, sessions (refresh token families) and API keys.
+
+Plain Python over :class:`~gateway.auth.store.AuthStore`: no Flask, no SQL
+strings. Each use case is one transaction (or two, where a slow password hash
+must not hold a connection); failures are the domain errors of
+:mod:`gateway.auth.errors`.
+
+Sessions: a login starts a refresh token family. Each refresh spends the
+presented token and hands out the next one of the same family. Presenting a
+spent token again means two parties hold it (a thief, or a client racing
+itself), so the whole family is revoked and everyone holding one of its
+tokens logs in again.
+
+API keys read ``clt_<prefix>_<secret>``. The prefix is public and finds the
+row; only the SHA-256 of the secret is stored. A plain hash is enough here,
+not a slow password hash: the secret is 256 random bits, so there is nothing
+to guess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from gateway.auth.errors import (
+    ApiKeyNotFound,
+    InvalidApiKey,
+    InvalidCredentials,
+    LastAdminRequired,
+    RefreshTokenRejected,
+    UsernameTaken,
+    UserNotFound,
+)
+from gateway.auth.models import ApiKey, Clock, User, utc_now
+from gateway.auth.passwords import PasswordHasher
+from gateway.auth.roles import ordered_scopes
+from gateway.auth.signing import AccessToken, AccessTokenIssuer
+from gateway.auth.store import AuthStore, AuthTransaction, UsernameInUse
+
+KEY_MARK = "clt"
+_KEY_FORMAT = re.compile(r"clt_(?P<prefix>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})")
+
+logger = logging.getLogger(__name__)
+
+
+class AccountService:
+    """Users and their passwords: log in, create, list, change."""
+
+    def __init__(self, store: AuthStore, passwords: PasswordHasher) -> None:
+        self._store = store
+        self._passwords = passwords
+
+    def authenticate(self, username: str, password: str) -> User:
+        """The enabled user these credentials name; :class:`InvalidCredentials` otherwise."""
+        with self._store.transaction() as tx:
+            user = tx.user_by_username(username)
+        # No connection is held while Argon2 runs: it is slow on purpose.
+        if user is None:
+            self._passwords.verify_nobody(password)
+            raise InvalidCredentials()
+        if not self._passwords.verify(user.password_hash, password) or user.disabled:
+            raise InvalidCredentials()
+        if self._passwords.needs_rehash(user.password_hash):
+            self._upgrade_hash(user, password)
+        return user
+
+    def _upgrade_hash(self, user: User, password: str) -> None:
+        new_hash = self._passwords.hash(password)
+        with self._store.transaction() as tx:
+            # Only if unchanged since we read it: an admin may have just set a new password.
+            tx.replace_password_hash(user.id, user.password_hash, new_hash)
+        logger.info("password hash upgraded", extra={"user_id": str(user.id)})
+
+    def create_user(self, username: str, password: str, role: str) -> User:
+        """Add a user; :class:`UsernameTaken` if the name is in use in any letter case."""
+        password_hash = self._passwords.hash(password)
+        try:
+            with self._store.transaction() as tx:
+                return tx.insert_user(username, password_hash, role)
+        except UsernameInUse:
+            raise UsernameTaken(f"Username {username!r} is taken") from None
+
+    def get_user(self, user_id: uuid.UUID) -> User:
+        """The user with this id, or :class:`UserNotFound`."""
+        with self._store.transaction() as tx:
+            user = tx.user_by_id(user_id)
+        if user is None:
+            raise UserNotFound(f"No user with id {user_id}")
+        return user
+
+    def list_users(self) -> list[User]:
+        """Every user, by username."""
+        with self._store.transaction() as tx:
+            return tx.all_users()
+
+    def update_user(
+        self,
+        user_id: uuid.UUID,
+        *,
+        role: str | None = None,
+        disabled: bool | None = None,
+        password: str | None = None,
+    ) -> User:
+        """Change role, disabled flag or password; disabling or a new password ends sessions."""
+        password_hash = None if password is None else self._passwords.hash(password)
+        may_demote = (role is not None and role != "admin") or disabled is True
+        with self._store.transaction() as tx:
+            # Admin rows are locked before the target row, always in id order, so
+            # two concurrent demotions cannot deadlock or both pass the check.
+            enabled_admins = tx.lock_enabled_admins() if may_demote else []
+            current = tx.user_by_id(user_id, lock=True)
+            if current is None:
+                raise UserNotFound(f"No user with id {user_id}")
+            if may_demote and enabled_admins == [current.id]:
+                raise LastAdminRequired("At least one enabled admin must remain")
+            updated = tx.update_user(
+                user_id, role=role, disabled=disabled, password_hash=password_hash
+            )
+            assert updated is not None
+            if disabled and not current.disabled:
+                tx.revoke_user_families(user_id, "user disabled")
+            if password_hash is not None:
+                tx.revoke_user_families(user_id, "password changed")
+        return updated
+
+    def ensure_admin(self, username: str, password: str) -> User | None:
+        """Create the first admin unless any admin exists; the new admin, or ``None``."""
+        with self._store.transaction() as tx:
+            if tx.admin_exists():
+                return None
+        password_hash = self._passwords.hash(password)
+        with self._store.transaction() as tx:
+            tx.lock_admin_creation()
+            if tx.admin_exists():
+                return None
+            return tx.insert_user(username, password_hash, "admin")
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """What a client receives at login and at each refresh."""
+
+    access: AccessToken
+    refresh_token: str
+
+
+def new_refresh_token() -> str:
+    """An opaque, unguessable refresh token."""
+    return secrets.token_urlsafe(32)
+
+
+def refresh_token_hash(token: str) -> bytes:
+    """What is stored for a refresh token: its SHA-256, never the token."""
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+class SessionService:
+    """Log in, refresh with rotation and reuse detection, log out."""
+
+    def __init__(
+        self,
+        store: AuthStore,
+        accounts: AccountService,
+        issuer: AccessTokenIssuer,
+        *,
+        refresh_ttl_seconds: int,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._store = store
+        self._accounts = accounts
+        self._issuer = issuer
+        self._refresh_ttl = timedelta(seconds=refresh_ttl_seconds)
+        self._clock = clock
+
+    def login(self, username: str, password: str) -> TokenPair:
+        """Tokens for valid credentials of an enabled user, starting a new family."""
+        user = self._accounts.authenticate(username, password)
+        access = self._issuer.token_for_user(user)
+        refresh_token = new_refresh_token()
+        now = self._clock()
+        with self._store.transaction() as tx:
+            family_id = tx.create_family(user.id)
+            tx.add_refresh_token(
+                family_id, refresh_token_hash(refresh_token), now, now + self._refresh_ttl
+            )
+        return TokenPair(access, refresh_token)
+
+    def refresh(self, refresh_token: str) -> TokenPair:
+        """Spend ``refresh_token`` for a new pair; reuse of a spent one revokes its family."""
+        presented = refresh_token_hash(refresh_token)
+        successor = new_refresh_token()
+        now = self._clock()
+        # The transaction commits even when the answer is 401, so a revocation sticks.
+        with self._store.transaction() as tx:
+            user = self._rotate(tx, presented, successor, now)
+        if user is None:
+            raise RefreshTokenRejected()
+        return TokenPair(self._issuer.token_for_user(user), successor)
+
+    def _rotate(
+        self, tx: AuthTransaction, presented: bytes, successor: str, now: datetime
+    ) -> User | None:
+        # The row lock makes concurrent refreshes of one token take turns: the
+        # first spends it, the others then find it spent.
+        state = tx.lock_refresh_token(presented)
+        if state is None or state.family_revoked_at is not None:
+            return None
+        if state.spent_at is not None:
+            tx.revoke_family(state.family_id, "refresh token reused")
+            logger.warning(
+                "refresh token reused; family revoked", extra={"family": str(state.family_id)}
+            )
+            return None
+        if state.expires_at <= now:
+            return None
+        # Re-read the user: a disabled account or a new role counts from this refresh on.
+        user = tx.user_by_id(state.user_id)
+        if user is None or user.disabled:
+            tx.revoke_family(state.family_id, "user disabled")
+            return None
+        tx.spend_refresh_token(presented, now)
+        tx.add_refresh_token(
+            state.family_id, refresh_token_hash(successor), now, now + self._refresh_ttl
+        )
+        return user
+
+    def logout(self, refresh_token: str) -> None:
+        """Revoke the family of ``refresh_token``; unknown tokens are ignored."""
+        with self._store.transaction() as tx:
+            tx.revoke_family_of(refresh_token_hash(refresh_token), "logout")
+
+
+@dataclass(frozen=True)
+class CreatedApiKey:
+    """A new key's record and the full key, which exists only in this answer."""
+
+    record: ApiKey
+    key: str
+
+
+def secret_hash(secret: str) -> bytes:
+    """What is stored for a key's secret part."""
+    return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+class ApiKeyService:
+    """API keys for programs: create (shown once), list, revoke, check."""
+
+    def __init__(
+        self, store: AuthStore, *, last_used_interval_seconds: int, clock: Clock = utc_now
+    ) -> None:
+        self._store = store
+        self._last_used_interval = timedelta(seconds=last_used_interval_seconds)
+        self._clock = clock
+
+    def create(
+        self,
+        name: str,
+        scopes: Iterable[str],
+        *,
+        expires_at: datetime | None = None,
+        created_by: uuid.UUID | None = None,
+    ) -> CreatedApiKey:
+        """A new key with ``scopes``; the full key is returned here and never again."""
+        # 48 random bits of prefix: a clash among an installation's keys is not a practical concern.
+        prefix = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        record = ApiKey(
+            id=uuid.uuid4(),
+            name=name,
+            prefix=prefix,
+            secret_hash=secret_hash(secret),
+            scopes=ordered_scopes(scopes),
+            created_by=created_by,
+            created_at=self._clock(),
+            expires_at=expires_at,
+            revoked_at=None,
+            last_used_at=None,
+        )
+        with self._store.transaction() as tx:
+            tx.insert_api_key(record)
+        return CreatedApiKey(record, f"{KEY_MARK}_{prefix}_{secret}")
+
+    def list_keys(self) -> list[ApiKey]:
+        """Every key, revoked and expired ones included, oldest first."""
+        with self._store.transaction() as tx:
+            return tx.all_api_keys()
+
+    def revoke(self, key_id: uuid.UUID) -> None:
+        """Revoke the key now; revoking twice is harmless."""
+        with self._store.transaction() as tx:
+            found = tx.revoke_api_key(key_id, self._clock())
+        if not found:
+            raise ApiKeyNotFound(f"No API key with id {key_id}")
+
+    def authenticate(self, presented: str) -> ApiKey:
+        """The usable key ``presented`` names; :class:`InvalidApiKey` otherwise."""
+        match = _KEY_FORMAT.fullmatch(presented)
+        if match is None:
+            raise InvalidApiKey()
+        now = self._clock()
+        with self._store.transaction() as tx:
+            key = tx.api_key_by_prefix(match["prefix"])
+            if key is None:
+                raise InvalidApiKey()
+            if not hmac.compare_digest(key.secret_hash, secret_hash(match["secret"])):
+                raise InvalidApiKey()
+            if not key.usable_at(now):
+                raise InvalidApiKey()
+            # Written at most once per interval: a busy key must not turn reads into writes.
+            if key.last_used_at is None or now - key.last_used_at >= self._last_used_interval:
+                tx.touch_api_key(key.id, now)
+        return key

@@ -1,0 +1,120 @@
+"""The edge's Flask glue: the guard every request passes, and the views that forward.
+
+Secure and limited by default. Before any view runs, the guard looks the
+request up in the gateway's own contract (``gateway/openapi.yaml``) and in the
+route table:
+
+* an operation the contract declares public (``security: []``) is counted per
+  client address, against the limit its ``x-rate-limit`` names (``public`` if
+  none) — and that is all;
+* everything else needs credentials (401), is counted per principal (``api``),
+  and needs the scope its contract names (403): the gateway's contract for its
+  own endpoints, the service's contract for a forwarded call (404/405 when the
+  service declares no such operation);
+* a view the gateway serves but its contract does not declare is refused (403),
+  so a new endpoint is closed until its contract entry says who may call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, Response, g, request
+
+from gateway.auth.credentials import RequestAuthenticator
+from gateway.edge.limits import LimitState, RateLimiter
+from gateway.edge.routes import Route, find_route
+from gateway.edge.service import Forwarder, IncomingRequest
+from shared.auth import check_scope
+from shared.contract import Contract
+from shared.errors import Forbidden
+from shared.web.auth import bind_principal
+
+#: The limit for public operations that name none, per client address.
+PUBLIC_LIMIT = "public"
+#: The limit for every authenticated call, per principal.
+API_LIMIT = "api"
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+@dataclass(frozen=True)
+class Edge:
+    """What the guard and the forwarding views need, passed in by the app factory."""
+
+    contract: Contract
+    routes: tuple[Route, ...]
+    authenticator: RequestAuthenticator
+    limiter: RateLimiter
+    forwarder: Forwarder
+
+
+def _count(edge: Edge, limit: str, key: str) -> None:
+    g.rate_limit_state = edge.limiter.hit(limit, key)
+
+
+def guard(edge: Edge) -> None:
+    """Authenticate, limit and authorise the current request (see the module docstring)."""
+    own = edge.contract.match(request.method, request.path)
+    if own is not None and own.public:
+        _count(edge, own.rate_limit or PUBLIC_LIMIT, f"ip:{request.remote_addr}")
+        return
+    authentication = edge.authenticator.authenticate(request.headers)
+    principal = authentication.principal
+    bind_principal(principal)
+    g.bearer_token = authentication.bearer_token
+    _count(edge, (own.rate_limit if own else None) or API_LIMIT, f"principal:{principal.subject}")
+    if own is not None:
+        check_scope(principal, own.scope)
+        return
+    route = find_route(edge.routes, request.path)
+    if route is not None:
+        check_scope(principal, route.operation(request.method, request.path).scope)
+        g.route = route
+        return
+    if request.url_rule is not None and request.method != "OPTIONS":
+        raise Forbidden(
+            f"{request.method} {request.url_rule.rule} is not in the gateway's contract"
+        )
+
+
+def forward_current_request(edge: Edge) -> Response:
+    """Send the guarded request to its route's service and relay the answer."""
+    route: Route = g.route
+    incoming = IncomingRequest(
+        method=request.method,
+        path=request.path,
+        query_string=request.query_string,
+        headers=request.headers.items(),
+        body=request.get_data(),
+        request_id=g.request_id,
+        client_address=request.remote_addr or "",
+        forwarded_for=request.headers.get("X-Forwarded-For"),
+        scheme=request.scheme,
+        host=request.host,
+    )
+    upstream = edge.forwarder.forward(route, incoming, g.bearer_token)
+    return Response(upstream.body, status=upstream.status, headers=upstream.headers)
+
+
+def install_edge(app: Flask, edge: Edge) -> None:
+    """Guard every request, add ``RateLimit-*`` headers, and serve each route by forwarding."""
+
+    @app.before_request
+    def guard_request() -> None:
+        guard(edge)
+
+    @app.after_request
+    def add_rate_limit_headers(response: Response) -> Response:
+        state: LimitState | None = g.get("rate_limit_state")
+        if state is not None:
+            for name, value in state.headers().items():
+                response.headers.setdefault(name, value)
+        return response
+
+    def forward(**_path: str) -> Response:
+        return forward_current_request(edge)
+
+    for route in edge.routes:
+        endpoint = f"forward_{route.service}"
+        app.add_url_rule(route.prefix, endpoint, forward, methods=ALL_METHODS)
+        app.add_url_rule(f"{route.prefix}/<path:rest>", endpoint, forward, methods=ALL_METHODS)
