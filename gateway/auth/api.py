@@ -121,7 +121,9 @@ class UsersResource(AuthResource):
     def post(self) -> Answer:
         """Create a user; 409 if the username is taken in any letter case."""
         body = parse_body(UserCreate)
-        user = self.auth.accounts.create_user(body.username, body.password, body.role)
+        user = self.auth.accounts.create_user(
+            body.username, body.password, body.role, granted_by=current_principal()
+        )
         return json_answer(UserOut.of(user), 201, {"Location": f"/api/v1/auth/users/{user.id}"})
 
 
@@ -136,7 +138,11 @@ class UserResource(AuthResource):
         """Change role, disabled flag or password; disabling or a new password ends sessions."""
         body = parse_body(UserUpdate)
         user = self.auth.accounts.update_user(
-            user_id, role=body.role, disabled=body.disabled, password=body.password
+            user_id,
+            role=body.role,
+            disabled=body.disabled,
+            password=body.password,
+            granted_by=current_principal(),
         )
         return json_answer(UserOut.of(user))
 
@@ -158,6 +164,7 @@ class ApiKeysResource(AuthResource):
             body.scopes,
             expires_at=body.expires_at,
             created_by=uuid.UUID(principal.subject) if principal.kind == "user" else None,
+            granted_by=principal,
         )
         answer = ApiKeyCreated(**ApiKeyOut.of(created.record).model_dump(), key=created.key)
         return json_answer(answer, 201)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
+from shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 
 
 class InvalidCredentials(Unauthorized):
@@ -60,3 +60,14 @@ class SigningKeyUnavailable(ServiceUnavailable):
     """No signing key can be used (none active yet, or it cannot be decrypted)."""
 
     slug = "signing-key-unavailable"
+
+
+class GrantBeyondOwnScopes(Forbidden):
+    """A principal tried to hand out a scope (in a key, or through a role) it does not hold."""
+
+    slug = "grant-beyond-own-scopes"
+
+    def __init__(self, missing: set[str]) -> None:
+        super().__init__(
+            "You may grant only scopes you hold yourself; missing: " + ", ".join(sorted(missing))
+        )

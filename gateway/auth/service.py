@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 
 from gateway.auth.errors import (
     ApiKeyNotFound,
+    GrantBeyondOwnScopes,
     InvalidApiKey,
     InvalidCredentials,
     LastAdminRequired,
@@ -40,14 +41,28 @@ from gateway.auth.errors import (
 )
 from gateway.auth.models import ApiKey, Clock, User, utc_now
 from gateway.auth.passwords import PasswordHasher
-from gateway.auth.roles import ordered_scopes
+from gateway.auth.roles import ordered_scopes, scopes_for_role
 from gateway.auth.signing import AccessToken, AccessTokenIssuer
 from gateway.auth.store import AuthStore, AuthTransaction, UsernameInUse
+from shared.auth import Principal
 
 KEY_MARK = "clt"
 _KEY_FORMAT = re.compile(r"clt_(?P<prefix>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})")
 
 logger = logging.getLogger(__name__)
+
+
+def check_grant(granted_by: Principal | None, scopes: Iterable[str]) -> None:
+    """Refuse unless ``granted_by`` holds every scope it hands out; ``None`` is the operator.
+
+    A principal allowed to manage users and keys could otherwise mint a key, or
+    make a user, more powerful than itself.
+    """
+    if granted_by is None:
+        return
+    missing = set(scopes) - granted_by.scopes
+    if missing:
+        raise GrantBeyondOwnScopes(missing)
 
 
 class AccountService:
@@ -78,8 +93,14 @@ class AccountService:
             tx.replace_password_hash(user.id, user.password_hash, new_hash)
         logger.info("password hash upgraded", extra={"user_id": str(user.id)})
 
-    def create_user(self, username: str, password: str, role: str) -> User:
-        """Add a user; :class:`UsernameTaken` if the name is in use in any letter case."""
+    def create_user(
+        self, username: str, password: str, role: str, *, granted_by: Principal | None = None
+    ) -> User:
+        """Add a user; :class:`UsernameTaken` if the name is in use in any letter case.
+
+        ``granted_by`` must hold every scope of ``role`` (``None``: the operator's CLI).
+        """
+        check_grant(granted_by, scopes_for_role(role))
         password_hash = self._passwords.hash(password)
         try:
             with self._store.transaction() as tx:
@@ -107,8 +128,14 @@ class AccountService:
         role: str | None = None,
         disabled: bool | None = None,
         password: str | None = None,
+        granted_by: Principal | None = None,
     ) -> User:
-        """Change role, disabled flag or password; disabling or a new password ends sessions."""
+        """Change role, disabled flag or password; disabling or a new password ends sessions.
+
+        ``granted_by`` must hold every scope of the user's current role and of a new one.
+        """
+        if role is not None:
+            check_grant(granted_by, scopes_for_role(role))
         password_hash = None if password is None else self._passwords.hash(password)
         may_demote = (role is not None and role != "admin") or disabled is True
         with self._store.transaction() as tx:
@@ -118,6 +145,8 @@ class AccountService:
             current = tx.user_by_id(user_id, lock=True)
             if current is None:
                 raise UserNotFound(f"No user with id {user_id}")
+            # Setting the password of, or disabling, a more powerful user is an escalation too.
+            check_grant(granted_by, scopes_for_role(current.role))
             if may_demote and enabled_admins == [current.id]:
                 raise LastAdminRequired("At least one enabled admin must remain")
             updated = tx.update_user(
@@ -267,8 +296,13 @@ class ApiKeyService:
         *,
         expires_at: datetime | None = None,
         created_by: uuid.UUID | None = None,
+        granted_by: Principal | None = None,
     ) -> CreatedApiKey:
-        """A new key with ``scopes``; the full key is returned here and never again."""
+        """A new key with ``scopes``; the full key is returned here and never again.
+
+        ``granted_by`` must hold every scope it puts in the key.
+        """
+        check_grant(granted_by, scopes)
         # 48 random bits of prefix: a clash among an installation's keys is not a practical concern.
         prefix = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)

@@ -23,7 +23,7 @@ def unique_tag() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
 
 
-def new_customer(**fields: Any) -> dict[str, Any]:
+def customer_fields(**fields: Any) -> dict[str, Any]:
     """A valid create body with a unique email; ``fields`` override or add."""
     return {"name": "Ada Lovelace", "email": unique_email(), **fields}
 
@@ -63,8 +63,8 @@ class CustomerApi:
         return self.client.post("/customers", json=body, headers=self.headers(role, **headers))
 
     def create_ok(self, **fields: Any) -> dict[str, Any]:
-        """Create a customer from :func:`new_customer` and return it."""
-        response = self.create(new_customer(**fields))
+        """Create a customer from :func:`customer_fields` and return it."""
+        response = self.create(customer_fields(**fields))
         assert response.status_code == 201, response.get_data(as_text=True)
         created: dict[str, Any] = response.get_json()
         return created

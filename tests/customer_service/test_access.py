@@ -18,7 +18,7 @@ from customer_service.app import OPENAPI_PATH
 from shared.contract import Contract, Operation
 from shared.services import service_named
 from shared.web.app import OPERATIONAL_PATHS
-from tests.customer_service.api_client import CustomerApi, new_customer, problem
+from tests.customer_service.api_client import CustomerApi, customer_fields, problem
 from tests.support.tokens import TestIssuer
 
 CONTRACT = Contract.load(OPENAPI_PATH)
@@ -41,7 +41,7 @@ def send(
 ) -> TestResponse:
     """One request for ``operation`` on ``customer_id``."""
     path = operation.path.format(customer_id=customer_id)
-    body = {"body": "hi"} if path.endswith("notes") else new_customer()
+    body = {"body": "hi"} if path.endswith("notes") else customer_fields()
     if operation.method == "PATCH":
         body = {"city": "York"}
         headers = {**headers, "If-Match": "*"}

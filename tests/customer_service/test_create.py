@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from tests.customer_service.api_client import CustomerApi, new_customer, problem, unique_email
+from tests.customer_service.api_client import CustomerApi, customer_fields, problem, unique_email
 from tests.support.databases import Query
 
 
 def test_create_returns_the_customer_with_location_and_etag(api: CustomerApi) -> None:
-    body = new_customer(
+    body = customer_fields(
         name="  Grace Hopper ",
         phone="+1 (555) 010-9999",
         company="Navy",
@@ -69,7 +69,7 @@ def test_email_is_unique_ignoring_case(api: CustomerApi) -> None:
     email = unique_email()
     api.create_ok(email=email)
 
-    response = api.create(new_customer(email=email.upper()))
+    response = api.create(customer_fields(email=email.upper()))
 
     problem(response, 409, "email")
 
@@ -135,7 +135,7 @@ def test_a_body_that_is_not_an_object_is_422(api: CustomerApi, payload: Any) -> 
 )
 def test_attributes_postgres_cannot_store_are_422(api: CustomerApi, attributes: Any) -> None:
     # json.dumps writes NaN/Infinity, as a careless client would; Python's parser accepts them.
-    data = json.dumps(new_customer(attributes=attributes))
+    data = json.dumps(customer_fields(attributes=attributes))
 
     response = api.client.post(
         "/customers", data=data, content_type="application/json", headers=api.headers()
@@ -161,7 +161,7 @@ def test_non_json_content_type_is_415(api: CustomerApi) -> None:
 
 
 def test_body_over_the_limit_is_413(api: CustomerApi) -> None:
-    body = new_customer(attributes={"blob": "x" * (1024 * 1024)})
+    body = customer_fields(attributes={"blob": "x" * (1024 * 1024)})
 
     response = api.create(body)
 
@@ -169,6 +169,6 @@ def test_body_over_the_limit_is_413(api: CustomerApi) -> None:
 
 
 def test_nul_characters_anywhere_are_422_not_500(api: CustomerApi) -> None:
-    response = api.create(new_customer(name="Ada\x00", city="\x00", tags=["a\x00"]))
+    response = api.create(customer_fields(name="Ada\x00", city="\x00", tags=["a\x00"]))
 
     problem(response, 422, "name", "city", "tags.0")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.customer_service.api_client import CustomerApi, new_customer, problem
+from tests.customer_service.api_client import CustomerApi, customer_fields, problem
 
 
 def test_deleted_customers_disappear_but_can_be_restored(api: CustomerApi) -> None:
@@ -63,7 +63,7 @@ def test_a_deleted_customers_email_is_free_for_a_new_customer(api: CustomerApi) 
     old = api.create_ok()
     api.delete(old["id"])
 
-    response = api.create(new_customer(email=old["email"].upper()))
+    response = api.create(customer_fields(email=old["email"].upper()))
 
     assert response.status_code == 201
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.customer_service.api_client import CustomerApi, new_customer, problem, unique_email
+from tests.customer_service.api_client import CustomerApi, customer_fields, problem, unique_email
 from tests.support.databases import Query
 from tests.support.tokens import TestIssuer
 
@@ -25,7 +25,7 @@ def keys_named(query: Query, key: str) -> int:
 
 
 def test_a_retried_create_replays_the_first_response(api: CustomerApi, query: Query) -> None:
-    body = new_customer()
+    body = customer_fields()
     headers = api.headers(**{"Idempotency-Key": "retry-1"})
 
     first = api.client.post("/customers", json=body, headers=headers)
@@ -42,7 +42,7 @@ def test_a_retried_create_replays_the_first_response(api: CustomerApi, query: Qu
 
 def test_key_order_in_the_body_does_not_matter(api: CustomerApi, issuer: TestIssuer) -> None:
     headers = {**issuer.headers("agent", sub="order-user"), "Idempotency-Key": "order-1"}
-    body = new_customer(city="Leeds")
+    body = customer_fields(city="Leeds")
     reordered = dict(reversed(list(body.items())))
 
     first = api.client.post("/customers", json=body, headers=headers)
@@ -54,8 +54,8 @@ def test_key_order_in_the_body_does_not_matter(api: CustomerApi, issuer: TestIss
 
 def test_the_same_key_with_another_body_is_422(api: CustomerApi, query: Query) -> None:
     headers = api.headers(**{"Idempotency-Key": "reuse-1"})
-    api.client.post("/customers", json=new_customer(), headers=headers)
-    other = new_customer()
+    api.client.post("/customers", json=customer_fields(), headers=headers)
+    other = customer_fields()
 
     response = api.client.post("/customers", json=other, headers=headers)
 
@@ -64,7 +64,7 @@ def test_the_same_key_with_another_body_is_422(api: CustomerApi, query: Query) -
 
 
 def test_keys_belong_to_the_caller(api: CustomerApi, issuer: TestIssuer) -> None:
-    body = new_customer()
+    body = customer_fields()
     key = {"Idempotency-Key": "shared-key"}
     first = api.client.post("/customers", json=body, headers={**issuer.headers(), **key})
 
@@ -79,7 +79,7 @@ def test_keys_belong_to_the_caller(api: CustomerApi, issuer: TestIssuer) -> None
 def test_a_malformed_key_is_400_naming_the_header(api: CustomerApi, key: str) -> None:
     headers = api.headers(**{"Idempotency-Key": key})
 
-    response = api.client.post("/customers", json=new_customer(), headers=headers)
+    response = api.client.post("/customers", json=customer_fields(), headers=headers)
 
     problem(response, 400, "Idempotency-Key")
 
@@ -88,9 +88,9 @@ def test_a_failed_create_keeps_neither_row_nor_key(api: CustomerApi, query: Quer
     taken = api.create_ok()["email"]
     headers = api.headers(**{"Idempotency-Key": "fails-first"})
 
-    failed = api.client.post("/customers", json=new_customer(email=taken), headers=headers)
+    failed = api.client.post("/customers", json=customer_fields(email=taken), headers=headers)
     assert keys_named(query, "fails-first") == 0
-    retried = api.client.post("/customers", json=new_customer(), headers=headers)
+    retried = api.client.post("/customers", json=customer_fields(), headers=headers)
 
     problem(failed, 409, "email")
     assert retried.status_code == 201
@@ -102,13 +102,13 @@ def test_an_expired_key_counts_as_unused(
     api: CustomerApi, issuer: TestIssuer, query: Query
 ) -> None:
     headers = {**issuer.headers(sub="expiry-user"), "Idempotency-Key": "old-key"}
-    first = api.client.post("/customers", json=new_customer(), headers=headers)
+    first = api.client.post("/customers", json=customer_fields(), headers=headers)
     query(
         "UPDATE idempotency_keys SET created_at = now() - interval '25 hours'"
         " WHERE subject = 'expiry-user'"
     )
 
-    second = api.client.post("/customers", json=new_customer(), headers=headers)
+    second = api.client.post("/customers", json=customer_fields(), headers=headers)
 
     assert first.status_code == second.status_code == 201
     assert second.get_json()["id"] != first.get_json()["id"]
@@ -148,7 +148,7 @@ def _post_together(
 def test_concurrent_retries_with_one_key_create_exactly_one_customer(
     app: Flask, api: CustomerApi, query: Query
 ) -> None:
-    body = new_customer()
+    body = customer_fields()
     headers = api.headers(**{"Idempotency-Key": "concurrent-1"})
 
     results = _post_together(app, 8, lambda: body, headers)
@@ -164,7 +164,7 @@ def test_concurrent_creates_with_one_email_create_exactly_one_customer(
 ) -> None:
     email = unique_email()
 
-    results = _post_together(app, 8, lambda: new_customer(email=email), api.headers())
+    results = _post_together(app, 8, lambda: customer_fields(email=email), api.headers())
 
     assert sorted(status for status, _, _ in results) == [201] + [409] * 7
     assert count_with_email(query, email) == 1

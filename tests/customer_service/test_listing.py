@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 from flask import Flask
 
-from tests.customer_service.api_client import CustomerApi, new_customer, problem
+from tests.customer_service.api_client import CustomerApi, customer_fields, problem
 from tests.support.tokens import TestIssuer
 
 BASE_TIME = datetime(2021, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
@@ -39,7 +39,7 @@ def catalogue(
         extra_tags = ["even"] if index % 2 == 0 else []
         if index % 3 == 0:
             extra_tags.append("third")
-        body = new_customer(
+        body = customer_fields(
             name=NAMES[index % len(NAMES)],
             status=STATUSES[index % 3],
             country=COUNTRIES[index % 4],
@@ -47,7 +47,7 @@ def catalogue(
             tags=[tag, *extra_tags],
         )
         customers.append(client.post("/customers", json=body, headers=headers).get_json())
-    deleted = client.post("/customers", json=new_customer(tags=[tag]), headers=headers)
+    deleted = client.post("/customers", json=customer_fields(tags=[tag]), headers=headers)
     client.delete(f"/customers/{deleted.get_json()['id']}", headers=headers)
     with psycopg2.connect(customer_database) as connection, connection.cursor() as cursor:
         for index, customer in enumerate(customers):

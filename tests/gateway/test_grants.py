@@ -1,0 +1,107 @@
+"""Nobody hands out more than they hold: keys, new users and role changes stay within the
+granting principal's own scopes, for every combination of scopes and roles."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+
+import pytest
+
+from gateway.auth.roles import ROLE_SCOPES, ROLES, SCOPES
+
+API_KEYS = "/api/v1/auth/api-keys"
+USERS = "/api/v1/auth/users"
+MANAGE = "users:manage"
+OTHER_SCOPES = [scope for scope in SCOPES if scope != MANAGE]
+
+
+def _subsets(items: list[str]) -> list[tuple[str, ...]]:
+    return [
+        combination
+        for size in range(len(items) + 1)
+        for combination in itertools.combinations(items, size)
+    ]
+
+
+#: Every scope set a key able to call the admin endpoints at all can hold.
+HOLDER_SCOPES = [frozenset({MANAGE, *extra}) for extra in _subsets(OTHER_SCOPES)]
+
+
+@pytest.fixture
+def key_holding(auth):
+    """Factory: ``X-API-Key`` headers for a fresh key with exactly ``scopes``."""
+
+    def make(scopes: frozenset[str]) -> dict[str, str]:
+        created = auth.api_keys.create(f"holder-{uuid.uuid4().hex[:6]}", scopes)
+        return {"X-API-Key": created.key}
+
+    return make
+
+
+@pytest.mark.parametrize("held", HOLDER_SCOPES, ids=lambda held: "+".join(sorted(held)))
+def test_a_key_may_create_keys_only_within_its_own_scopes(client, key_holding, held):
+    headers = key_holding(held)
+    for wanted in _subsets(list(SCOPES)):
+        if not wanted:
+            continue
+        response = client.post(
+            API_KEYS, json={"name": "child", "scopes": list(wanted)}, headers=headers
+        )
+        if set(wanted) <= held:
+            assert response.status_code == 201, (wanted, response.get_json())
+            assert set(response.get_json()["scopes"]) == set(wanted)
+        else:
+            assert response.status_code == 403, (wanted, response.get_json())
+            body = response.get_json()
+            assert body["type"].endswith("grant-beyond-own-scopes")
+            for missing in set(wanted) - held:
+                assert missing in body["detail"]
+
+
+@pytest.mark.parametrize("held", HOLDER_SCOPES, ids=lambda held: "+".join(sorted(held)))
+def test_a_key_may_create_users_only_in_roles_within_its_scopes(client, key_holding, held):
+    headers = key_holding(held)
+    for role in ROLES:
+        response = client.post(
+            USERS,
+            json={
+                "username": f"{role}-{uuid.uuid4().hex[:6]}",
+                "password": "a-long-enough-password",
+                "role": role,
+            },
+            headers=headers,
+        )
+        expected = 201 if set(ROLE_SCOPES[role]) <= held else 403
+        assert response.status_code == expected, (role, response.get_json())
+
+
+@pytest.mark.parametrize("held", HOLDER_SCOPES, ids=lambda held: "+".join(sorted(held)))
+def test_a_key_may_manage_only_users_no_more_powerful_than_itself(
+    client, key_holding, make_user, held
+):
+    headers = key_holding(held)
+    for current, new in itertools.product(ROLES, ROLES):
+        user = make_user(current)
+        changes = (
+            {"role": new},
+            {"password": "another-long-password"},
+            {"disabled": True},
+        )
+        for change in changes:
+            needed = set(ROLE_SCOPES[current])
+            if "role" in change:
+                needed |= set(ROLE_SCOPES[new])
+            response = client.patch(f"{USERS}/{user.id}", json=change, headers=headers)
+            if needed <= held:
+                assert response.status_code in (200, 409), (current, change, response.get_json())
+            else:
+                assert response.status_code == 403, (current, change, response.get_json())
+
+
+def test_an_admin_holds_every_scope_and_may_grant_them_all(client, auth_headers):
+    response = client.post(
+        API_KEYS, json={"name": "all", "scopes": list(SCOPES)}, headers=auth_headers("admin")
+    )
+    assert response.status_code == 201
+    assert set(response.get_json()["scopes"]) == set(SCOPES)
