@@ -16,8 +16,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from customer_service.fields import text_problem, to_utc
+from customer_service.fields import to_utc
 from shared.errors import BadRequest
+from shared.text import text_problem
 
 
 class InvalidCursor(BadRequest):

@@ -2,8 +2,9 @@
 
 Each rule raises ``ValueError`` with a message meant for the client; pydantic turns
 it into one entry of a 422 problem naming the field. Several rules exist only
-because PostgreSQL refuses what JSON allows (NUL characters, lone surrogates,
-``NaN``): rejecting those here keeps them from ever reaching the database as a 500.
+because PostgreSQL refuses what JSON allows (NUL characters and lone surrogates,
+checked by ``shared.text``; ``NaN``): rejecting those here keeps them from ever
+reaching the database as a 500.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 import email_validator
 import iso3166
 
+from shared.text import text_problem
+
 #: Deepest nesting allowed inside ``attributes`` (the object itself is level 1).
 MAX_ATTRIBUTE_DEPTH = 8
 
@@ -23,26 +26,6 @@ _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 _DIGITS = re.compile(r"[0-9]+")
-
-
-def text_problem(value: str) -> str | None:
-    """Why PostgreSQL could not store ``value`` as text, or None if it can."""
-    if "\x00" in value:
-        return "must not contain NUL characters"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "must be valid Unicode text (no unpaired surrogates)"
-    return None
-
-
-def check_text(value: Any) -> Any:
-    """Refuse strings the database cannot store; other types go on to type checks."""
-    if isinstance(value, str):
-        problem = text_problem(value)
-        if problem:
-            raise ValueError(problem)
-    return value
 
 
 def strip_and_require_visible(value: str) -> str:

@@ -24,7 +24,6 @@ from pydantic import (
 from customer_service.fields import (
     check_attributes,
     check_country,
-    check_text,
     normalise_email,
     parse_query_integer,
     parse_rfc3339,
@@ -32,6 +31,7 @@ from customer_service.fields import (
     strip_and_require_visible,
     unique_in_order,
 )
+from shared.text import check_text
 
 PHONE_PATTERN = r"^\+?[0-9][0-9 ()\-.]{4,31}$"
 COUNTRY_PATTERN = r"^[A-Za-z]{2}$"

@@ -19,18 +19,12 @@ from pydantic import (
 from gateway.auth.models import ApiKey, User
 from gateway.auth.roles import SCOPES, Role, ordered_scopes
 from gateway.auth.signing import AccessToken, Rotation
+from shared.text import StorableText
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{3,64}$"
 PASSWORD_MIN_LENGTH = 12
 #: Bounds the work one login asks of Argon2 and keeps hashes reasonable.
 PASSWORD_MAX_LENGTH = 1024
-
-
-def _without_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
 
 
 def _known_scope(value: str) -> str:
@@ -41,8 +35,8 @@ def _known_scope(value: str) -> str:
 
 #: A scope some service's contract defines.
 Scope = Annotated[str, AfterValidator(_known_scope)]
-#: Any text a client sends: NUL refused.
-Text = Annotated[str, AfterValidator(_without_nul)]
+#: Any text a client sends: NUL and lone surrogates refused (``shared.text``).
+Text = StorableText
 Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
 NewPassword = Annotated[
     Text, StringConstraints(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
