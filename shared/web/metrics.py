@@ -32,6 +32,16 @@ HTTP_REQUEST_DURATION = Histogram(
 )
 
 
+#: Methods counted by name; anything else a client invents is ``other``, so random
+#: method names cannot add series (and memory, and scrape time) without bound.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    """The ``method`` label: the method if it is a standard one, else ``other``."""
+    return method if method in KNOWN_METHODS else "other"
+
+
 def _route_template() -> str:
     # The rule, not the path: one series per route, however many ids exist.
     return request.url_rule.rule if request.url_rule is not None else "unmatched"
@@ -57,7 +67,12 @@ def register_metrics(app: Flask, service: str) -> None:
     def observe(response: Response) -> Response:
         started = g.get("request_started")
         if started is not None:
-            labels = (service, _route_template(), request.method, str(response.status_code))
+            labels = (
+                service,
+                _route_template(),
+                method_label(request.method),
+                str(response.status_code),
+            )
             HTTP_REQUESTS.labels(*labels).inc()
             HTTP_REQUEST_DURATION.labels(*labels).observe(time.perf_counter() - started)
         return response

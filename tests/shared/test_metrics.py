@@ -122,3 +122,19 @@ def test_metrics_of_one_service_are_labelled_with_its_name(app, service_name, ma
     counts = samples(app, "http_requests_total", service_name)
 
     assert counts[("/healthz", "GET", "200")] == 1
+
+
+def test_invented_methods_share_one_series(make_app, service_name):
+    app = make_app()
+    client = app.test_client()
+    for index in range(25):
+        client.open("/healthz", method=f"BREW{index}")
+
+    series = [
+        line
+        for line in client.get("/metrics").get_data(as_text=True).splitlines()
+        if line.startswith("http_requests_total{") and f'service="{service_name}"' in line
+    ]
+    methods = {line.split('method="')[1].split('"')[0] for line in series}
+    assert "other" in methods
+    assert not any(method.startswith("BREW") for method in methods)
