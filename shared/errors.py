@@ -9,6 +9,7 @@ The hierarchy and the status each maps to::
     ├── NotFound                 404  no such resource
     ├── Conflict                 409  unique value taken, state does not allow it
     ├── PreconditionFailed       412  ``If-Match`` names a stale version
+    ├── ContentTooLarge          413  body over the limit (chunked; Content-Length is Werkzeug's)
     ├── UnsupportedMediaType     415  body is not ``application/json``
     ├── ValidationFailed         422  fields break their rules (lists each field)
     ├── PreconditionRequired     428  ``If-Match`` missing where it is required
@@ -91,6 +92,10 @@ class Conflict(ProblemError):
 
 class PreconditionFailed(ProblemError):
     status, title, slug = 412, "Precondition Failed", "precondition-failed"
+
+
+class ContentTooLarge(ProblemError):
+    status, title, slug = 413, "Content Too Large", "content-too-large"
 
 
 class UnsupportedMediaType(ProblemError):

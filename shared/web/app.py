@@ -8,6 +8,7 @@ calls it, then installs authentication and adds its own API.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import time
@@ -18,6 +19,7 @@ import flask_restful
 from flask import Flask, Response, g, jsonify, request
 
 from shared.contract import Contract
+from shared.errors import BadRequest, ContentTooLarge
 from shared.logs import configure_logging, current_request_id
 from shared.settings import ServiceSettings
 from shared.web.errors import register_error_handlers
@@ -30,6 +32,31 @@ _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 OPERATIONAL_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json")
 
 access_log = logging.getLogger("clientele.access")
+
+
+def install_chunked_body_limit(app: Flask, max_bytes: int) -> None:
+    """Read a chunked body whole, up to ``max_bytes``: 413 beyond, 400 if its framing is broken.
+
+    A body with ``Content-Length`` is refused by Werkzeug before it is read. A
+    chunked one announces no length, and reading it through ``MAX_CONTENT_LENGTH``
+    stops silently at the limit, so the view would get the body cut short; a
+    malformed chunk size surfaced as a 500. Here the body is read once, one byte
+    past the limit, and handed on with its length.
+    """
+
+    @app.before_request
+    def read_chunked_body() -> None:
+        environ = request.environ
+        if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return
+        try:
+            body = environ["wsgi.input"].read(max_bytes + 1)
+        except Exception:  # whatever the server's chunk parser raises, the framing is broken
+            raise BadRequest("Malformed chunked request body") from None
+        if len(body) > max_bytes:
+            raise ContentTooLarge(f"Request body is over the limit of {max_bytes} bytes")
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
 
 
 def install_request_context(app: Flask) -> None:
@@ -89,6 +116,7 @@ def create_service_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     install_request_context(app)
+    install_chunked_body_limit(app, settings.max_body_bytes)
     register_error_handlers(app)
     register_metrics(app, settings.service_name)
     register_health(app, settings.service_name, readiness)
