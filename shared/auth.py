@@ -35,6 +35,9 @@ ALGORITHM = "RS256"
 #: answers as soon as the gateway does, not a refresher tick later).
 FIRST_FETCH_RETRY_SECONDS = 0.2
 REQUIRED_CLAIMS = ("exp", "iat", "nbf", "iss", "aud", "sub")
+#: Longest a token may live (``exp - iat``), whatever its signature says: the
+#: gateway issues nothing longer (access tokens are capped at a day).
+DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 86_400
 
 logger = logging.getLogger(__name__)
 
@@ -183,11 +186,13 @@ class TokenVerifier:
         audience: str,
         leeway: int = 30,
         cache_size: int = 4096,
+        max_lifetime: int = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
     ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway
+        self._max_lifetime = max_lifetime
         self._verified: TLRUCache[str, tuple[Principal, float]] = TLRUCache(
             maxsize=cache_size, ttu=_until_expiry, timer=time.time
         )
@@ -229,6 +234,10 @@ class TokenVerifier:
             raise Unauthorized("Token expired") from None
         except jwt.PyJWTError as error:
             raise Unauthorized(f"Invalid token: {error}") from None
+        lifetime = claims["exp"] - claims["iat"]
+        if not isinstance(lifetime, int | float) or lifetime > self._max_lifetime:
+            # A stolen signing key aside, only a bug mints such a token: never honour it.
+            raise Unauthorized(f"Token lifetime exceeds {self._max_lifetime} s")
         return principal_from_claims(claims), float(claims["exp"])
 
 

@@ -114,6 +114,9 @@ def create_service_app(
     configure_logging(settings.service_name, settings.log_level)
     app = Flask(settings.service_name)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # Werkzeug answers "//x" with a 308 whose Location is built from the Host
+    # header, before any check: a redirect an attacker can aim. "//x" is a 404.
+    app.url_map.merge_slashes = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     install_request_context(app)
     install_chunked_body_limit(app, settings.max_body_bytes)

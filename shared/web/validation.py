@@ -28,8 +28,14 @@ def json_body() -> Any:
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
     try:
         return json.loads(raw)
-    except (ValueError, RecursionError) as error:
+    except json.JSONDecodeError as error:
         raise BadRequest(f"Malformed JSON body: {error}") from None
+    except RecursionError:
+        # The interpreter's own message names its internals; say what the client sent.
+        raise BadRequest("Malformed JSON body: nested too deeply") from None
+    except ValueError:
+        # e.g. an integer of thousands of digits (the interpreter's message names sys.*).
+        raise BadRequest("Malformed JSON body: a number is too long") from None
 
 
 def parse_body(model: type[Model]) -> Model:

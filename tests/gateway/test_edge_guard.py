@@ -105,3 +105,12 @@ def test_an_own_endpoint_needs_the_scope_its_contract_names(client, auth_headers
 def test_unknown_paths_are_not_revealed_before_authentication(client, auth_headers):
     assert client.get("/api/v1/nothing-here").status_code == 401
     assert client.get("/api/v1/nothing-here", headers=auth_headers("admin")).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["//api/v1/customers", "/api/v1//auth/users", "//healthz"])
+def test_doubled_slashes_are_not_redirected_to_the_host_the_client_names(client, path):
+    response = client.get(path, headers={"Host": "evil.example"})
+
+    assert response.status_code in (401, 404)
+    assert "Location" not in response.headers
+    assert response.mimetype == "application/problem+json"

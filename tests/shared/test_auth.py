@@ -680,3 +680,21 @@ def test_a_service_started_before_the_gateway_serves_as_soon_as_keys_appear(issu
     finally:
         server.server.shutdown()
         server.server.server_close()
+
+
+@pytest.mark.parametrize("lifetime", [10**20, 86_401, 10 * 365 * 86_400])
+def test_a_token_living_longer_than_the_maximum_is_refused_despite_its_signature(
+    issuer: TestIssuer, verifier: TokenVerifier, lifetime: int
+) -> None:
+    now = int(time.time())
+    token = issuer.token("admin", iat=now, nbf=now, exp=now + lifetime)
+
+    with pytest.raises(Unauthorized, match="lifetime"):
+        verifier.verify(token)
+
+
+def test_a_token_of_a_day_is_still_accepted(issuer: TestIssuer, verifier: TokenVerifier) -> None:
+    now = int(time.time())
+    token = issuer.token("viewer", iat=now, nbf=now, exp=now + 86_400)
+
+    assert verifier.verify(token).role == "viewer"

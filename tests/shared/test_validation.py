@@ -222,3 +222,20 @@ def test_out_of_range_query_value_is_422(client):
     body = problem(client.get("/things?limit=1000"), 422)
 
     assert set(fields(body)) == {"limit"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        (b'{"name": "x", "quantity": ' + b"9" * 5000 + b"}", "a number is too long"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_errors_say_what_the_client_sent_not_how_python_failed(client, raw, said):
+    body = problem(
+        client.post("/things", data=raw, headers={"Content-Type": "application/json"}), 400
+    )
+
+    assert said in body["detail"]
+    for internal in ("sys.", "set_int_max_str_digits", "recursion", "Python"):
+        assert internal not in body["detail"]
