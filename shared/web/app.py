@@ -59,6 +59,32 @@ def install_chunked_body_limit(app: Flask, max_bytes: int) -> None:
         environ["CONTENT_LENGTH"] = str(len(body))
 
 
+#: Sent on every answer: an API's responses are data, never a page to frame, sniff or run.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+}
+#: Sent when the request came over TLS (directly, or as a trusted proxy says).
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def install_security_headers(app: Flask) -> None:
+    """Security headers on every response; ``no-store`` on every answer to credentials."""
+
+    @app.after_request
+    def add_security_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
+        # An answer to a caller with credentials is theirs alone: no cache keeps it.
+        if "Authorization" in request.headers or "X-API-Key" in request.headers:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
 def install_request_context(app: Flask) -> None:
     """Give every request an id (kept from the caller if sane) and log it once."""
 
@@ -120,6 +146,7 @@ def create_service_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     install_request_context(app)
     install_chunked_body_limit(app, settings.max_body_bytes)
+    install_security_headers(app)
     register_error_handlers(app)
     register_metrics(app, settings.service_name)
     register_health(app, settings.service_name, readiness)

@@ -252,3 +252,28 @@ def test_openapi_document_keeps_key_order(make_app, contract):
 
 def test_no_openapi_route_without_a_document(make_app):
     assert make_app().test_client().get("/openapi.json").status_code == 404
+
+
+def test_every_answer_carries_the_security_headers(make_app):
+    client = make_app().test_client()
+
+    for response in (client.get("/healthz"), client.get("/nothing-here")):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert "Strict-Transport-Security" not in response.headers
+
+
+def test_answers_to_credentials_are_never_stored_and_tls_gets_hsts(make_app):
+    client = make_app().test_client()
+
+    anonymous = client.get("/healthz")
+    with_token = client.get("/healthz", headers={"Authorization": "Bearer x"})
+    with_key = client.get("/healthz", headers={"X-API-Key": "x"})
+    over_tls = client.get("/healthz", base_url="https://api.example")
+
+    assert anonymous.headers.get("Cache-Control") != "no-store"
+    assert with_token.headers["Cache-Control"] == "no-store"
+    assert with_key.headers["Cache-Control"] == "no-store"
+    assert over_tls.headers["Strict-Transport-Security"].startswith("max-age=")
