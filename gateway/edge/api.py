@@ -77,6 +77,16 @@ def guard(edge: Edge) -> None:
         )
 
 
+def _peer_address() -> str:
+    """The address that connected to the gateway (a trusted proxy's, when there is one).
+
+    Behind trusted proxies ``remote_addr`` is already the client taken from the
+    chain; appending it again would name the client twice and drop the proxy.
+    """
+    original = request.environ.get("werkzeug.proxy_fix.orig", {})
+    return str(original.get("REMOTE_ADDR") or request.remote_addr or "")
+
+
 def forward_current_request(edge: Edge) -> Response:
     """Send the guarded request to its route's service and relay the answer."""
     route: Route = g.route
@@ -87,7 +97,7 @@ def forward_current_request(edge: Edge) -> Response:
         headers=request.headers.items(),
         body=request.get_data(),
         request_id=g.request_id,
-        client_address=request.remote_addr or "",
+        peer_address=_peer_address(),
         forwarded_for=request.headers.get("X-Forwarded-For"),
         scheme=request.scheme,
         host=request.host,

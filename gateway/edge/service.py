@@ -30,8 +30,8 @@ class IncomingRequest:
     headers: Iterable[tuple[str, str]]
     body: bytes
     request_id: str
-    #: The client's address as the gateway sees it (after any trusted proxy fix).
-    client_address: str
+    #: The address that connected to the gateway: the client, or the nearest proxy.
+    peer_address: str
     #: The ``X-Forwarded-For`` chain the request arrived with, if any.
     forwarded_for: str | None
     scheme: str
@@ -54,9 +54,9 @@ class Forwarder:
         headers["Authorization"] = f"Bearer {bearer}"
         headers["X-Request-ID"] = incoming.request_id
         headers["X-Forwarded-For"] = (
-            f"{incoming.forwarded_for}, {incoming.client_address}"
+            f"{incoming.forwarded_for}, {incoming.peer_address}"
             if incoming.forwarded_for
-            else incoming.client_address
+            else incoming.peer_address
         )
         headers["X-Forwarded-Proto"] = incoming.scheme
         headers["X-Forwarded-Host"] = incoming.host
