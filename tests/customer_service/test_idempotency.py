@@ -168,3 +168,21 @@ def test_concurrent_creates_with_one_email_create_exactly_one_customer(
 
     assert sorted(status for status, _, _ in results) == [201] + [409] * 7
     assert count_with_email(query, email) == 1
+
+
+def test_a_replay_after_the_customer_was_deleted_repeats_the_answer_and_creates_nothing(
+    api: CustomerApi, query: Query
+) -> None:
+    body = customer_fields()
+    headers = api.headers(**{"Idempotency-Key": "create-then-delete"})
+    first = api.client.post("/customers", json=body, headers=headers)
+    customer_id = first.get_json()["id"]
+    assert api.delete(customer_id).status_code == 204
+
+    replay = api.client.post("/customers", json=body, headers=headers)
+
+    assert replay.status_code == 201
+    assert replay.get_json() == first.get_json()
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert api.client.get(replay.headers["Location"], headers=api.headers()).status_code == 404
+    assert count_with_email(query, body["email"]) == 1
