@@ -28,21 +28,6 @@ _RFC3339 = re.compile(
 _DIGITS = re.compile(r"[0-9]+")
 
 
-def strip_and_require_visible(value: str) -> str:
-    """Trim surrounding whitespace; something must remain."""
-    stripped = value.strip()
-    if not stripped:
-        raise ValueError("must not be blank")
-    return stripped
-
-
-def require_visible(value: str) -> str:
-    """Keep the text as sent, but refuse text that is only whitespace."""
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
 def normalise_email(value: str) -> str:
     """A syntactically valid address, normalised (domain lower-cased); no DNS lookup."""
     try:

@@ -27,11 +27,9 @@ from customer_service.fields import (
     normalise_email,
     parse_query_integer,
     parse_rfc3339,
-    require_visible,
-    strip_and_require_visible,
     unique_in_order,
 )
-from shared.text import check_text
+from shared.text import check_text, clean_label, clean_text
 
 PHONE_PATTERN = r"^\+?[0-9][0-9 ()\-.]{4,31}$"
 COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
@@ -46,37 +44,38 @@ Status = Literal["lead", "active", "churned"]
 CustomerSort = Literal["created_at", "-created_at", "name", "-name"]
 
 
-# Trimmed text: the length rule applies to the value as sent, then surrounding
-# whitespace goes and something visible must remain.
+# Labels: the length rule applies to the value as sent; controls and bidi overrides
+# are refused, surrounding whitespace and invisible characters go, something visible
+# must remain (shared.text.clean_label).
 Name = Annotated[
     str,
     BeforeValidator(check_text),
     StringConstraints(min_length=1, max_length=200),
-    AfterValidator(strip_and_require_visible),
+    AfterValidator(clean_label),
 ]
 Company = Annotated[
     str,
     BeforeValidator(check_text),
     StringConstraints(min_length=1, max_length=200),
-    AfterValidator(strip_and_require_visible),
+    AfterValidator(clean_label),
 ]
 City = Annotated[
     str,
     BeforeValidator(check_text),
     StringConstraints(min_length=1, max_length=120),
-    AfterValidator(strip_and_require_visible),
+    AfterValidator(clean_label),
 ]
 Segment = Annotated[
     str,
     BeforeValidator(check_text),
     StringConstraints(min_length=1, max_length=64),
-    AfterValidator(strip_and_require_visible),
+    AfterValidator(clean_label),
 ]
 Tag = Annotated[
     str,
     BeforeValidator(check_text),
     StringConstraints(min_length=1, max_length=64),
-    AfterValidator(strip_and_require_visible),
+    AfterValidator(clean_label),
 ]
 Email = Annotated[
     str,
@@ -92,7 +91,7 @@ NoteBody = Annotated[
     str,
     BeforeValidator(check_text),
     StringConstraints(min_length=1, max_length=10_000),
-    AfterValidator(require_visible),
+    AfterValidator(clean_text),
 ]
 PageSize = Annotated[int, BeforeValidator(parse_query_integer), Field(ge=1, le=MAX_PAGE_SIZE)]
 Cursor = Annotated[

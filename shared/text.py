@@ -8,6 +8,7 @@ request body is validated makes them a 422 naming the field instead of a 500.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
@@ -35,3 +36,50 @@ def check_text(value: Any) -> Any:
 
 #: A string a client sends that can be stored and encoded.
 StorableText = Annotated[str, BeforeValidator(check_text)]
+
+
+#: Characters that reorder how text around them is shown (Trojan Source, spoofed names).
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+#: Controls a multi-line text may keep.
+LINE_CONTROLS = frozenset("\n\r\t")
+
+
+def _shown(character: str) -> bool:
+    """Whether ``character`` puts something on the screen (not space, control or format)."""
+    return not character.isspace() and unicodedata.category(character) not in ("Cc", "Cf")
+
+
+def _refuse_hidden_controls(value: str, allowed: frozenset[str]) -> None:
+    for character in value:
+        if character in BIDI_CONTROLS:
+            raise ValueError("must not contain bidirectional control characters")
+        if unicodedata.category(character) == "Cc" and character not in allowed:
+            # ESC starts every ANSI escape sequence; a log or a terminal would obey it.
+            raise ValueError("must not contain control characters")
+
+
+def clean_label(value: str) -> str:
+    """A one-line label (a name, a tag): no controls or bidi overrides; trimmed; visible.
+
+    Surrounding whitespace and invisible format characters (U+200B, U+FEFF,
+    U+200D...) are stripped; one made only of them is blank.
+    """
+    _refuse_hidden_controls(value, frozenset())
+    start, end = 0, len(value)
+    while start < end and not _shown(value[start]):
+        start += 1
+    while end > start and not _shown(value[end - 1]):
+        end -= 1
+    if start == end:
+        raise ValueError("must not be blank")
+    return value[start:end]
+
+
+def clean_text(value: str) -> str:
+    """Free text (a note): kept as sent, lines and tabs allowed, but something must show."""
+    _refuse_hidden_controls(value, LINE_CONTROLS)
+    if not any(_shown(character) for character in value):
+        raise ValueError("must not be blank")
+    return value

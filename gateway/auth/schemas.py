@@ -19,7 +19,7 @@ from pydantic import (
 from gateway.auth.models import ApiKey, User
 from gateway.auth.roles import SCOPES, Role, ordered_scopes
 from gateway.auth.signing import AccessToken, Rotation
-from shared.text import StorableText
+from shared.text import StorableText, clean_label
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{3,64}$"
 PASSWORD_MIN_LENGTH = 12
@@ -123,7 +123,9 @@ class UserOut(BaseModel):
 class ApiKeyCreate(RequestBody):
     """``POST /api/v1/auth/api-keys``."""
 
-    name: Annotated[Text, StringConstraints(min_length=1, max_length=100)]
+    name: Annotated[
+        Text, StringConstraints(min_length=1, max_length=100), AfterValidator(clean_label)
+    ]
     scopes: Annotated[list[Scope], Field(min_length=1, max_length=16)]
     # RFC 3339 text, so not strict: JSON has no datetime type.
     expires_at: Annotated[AwareDatetime | None, Field(strict=False)] = None

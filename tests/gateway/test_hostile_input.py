@@ -57,3 +57,15 @@ def test_a_lone_surrogate_in_an_admin_endpoint_is_a_422_naming_the_field(
 
     assert response.status_code == 422, response.get_data(as_text=True)
     assert [error["field"] for error in response.get_json()["errors"]] == [field]
+
+
+@pytest.mark.parametrize("name", ["\u200b", "\ufeff\u200d", "key\x1b[31m", "\u202ekey"])
+def test_an_api_key_name_must_be_visible_text_without_controls(client, auth_headers, name):
+    response = client.post(
+        "/api/v1/auth/api-keys",
+        json={"name": name, "scopes": ["customers:read"]},
+        headers=auth_headers("admin"),
+    )
+
+    assert response.status_code == 422
+    assert [error["field"] for error in response.get_json()["errors"]] == ["name"]
