@@ -9,6 +9,7 @@ reaching the database as a 500.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import UTC, datetime
@@ -21,6 +22,11 @@ from shared.text import text_problem
 
 #: Deepest nesting allowed inside ``attributes`` (the object itself is level 1).
 MAX_ATTRIBUTE_DEPTH = 8
+#: Most keys ``attributes`` may hold, counted at every level.
+MAX_ATTRIBUTE_KEYS = 256
+#: Largest ``attributes`` may be, as compact UTF-8 JSON: a customer is a record,
+#: not a document store, and every listing page carries it.
+MAX_ATTRIBUTE_BYTES = 16_384
 
 _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
@@ -51,9 +57,23 @@ def unique_in_order(items: list[str]) -> list[str]:
 
 
 def check_attributes(value: dict[str, Any]) -> dict[str, Any]:
-    """A JSON object PostgreSQL can store as ``jsonb``, at most ``MAX_ATTRIBUTE_DEPTH`` deep."""
+    """A JSON object PostgreSQL can store as ``jsonb``, within the depth, key and size caps."""
     _check_json_value(value, depth=1)
+    keys = _count_keys(value)
+    if keys > MAX_ATTRIBUTE_KEYS:
+        raise ValueError(f"must hold at most {MAX_ATTRIBUTE_KEYS} keys in all, has {keys}")
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    if size > MAX_ATTRIBUTE_BYTES:
+        raise ValueError(f"must be at most {MAX_ATTRIBUTE_BYTES} bytes as JSON, is {size}")
     return value
+
+
+def _count_keys(value: Any) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(_count_keys(item) for item in value.values())
+    if isinstance(value, list):
+        return sum(_count_keys(item) for item in value)
+    return 0
 
 
 def _check_json_value(value: Any, depth: int) -> None:

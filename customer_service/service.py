@@ -31,6 +31,8 @@ from customer_service.schemas import (
 from customer_service.store import CustomerStore, CustomerTransaction, EmailTaken, Lock, Row
 from shared.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 
+#: Most bytes of customers one page carries; the next cursor continues from there.
+PAGE_MAX_BYTES = 1_048_576
 #: Notes are listed newest first only; their cursors are tied to this order.
 NOTE_ORDER = "-created_at"
 
@@ -164,9 +166,9 @@ class CustomerService:
         after = decode_cursor(query.cursor, query.sort) if query.cursor else None
         with self._store.transaction() as tx:
             rows = tx.list_customers(query, after)
-        items = [_customer(row) for row in rows[: query.limit]]
+        items = _within_page_budget([_customer(row) for row in rows[: query.limit]])
         next_cursor = None
-        if len(rows) > query.limit:
+        if len(rows) > len(items):
             last = items[-1]
             value = last.created_at if sorts_by_time(query.sort) else last.name
             next_cursor = encode_cursor(query.sort, Position(value, last.id))
@@ -229,6 +231,22 @@ class CustomerService:
             last = items[-1]
             next_cursor = encode_cursor(NOTE_ORDER, Position(last.created_at, last.id))
         return NotePage(items=items, next_cursor=next_cursor)
+
+
+def _within_page_budget(items: list[CustomerRead]) -> list[CustomerRead]:
+    """The leading items whose JSON fits in ``PAGE_MAX_BYTES`` (always at least one).
+
+    ``limit`` bounds a page in items; this bounds it in bytes, so a page of
+    customers with large attributes stays small for the gateway and the client.
+    """
+    kept: list[CustomerRead] = []
+    total = 0
+    for item in items:
+        total += len(item.model_dump_json())
+        if kept and total > PAGE_MAX_BYTES:
+            break
+        kept.append(item)
+    return kept
 
 
 def _customer(row: Row) -> CustomerRead:
