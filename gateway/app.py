@@ -17,7 +17,7 @@ from gateway.auth.api import register_auth_api
 from gateway.auth.components import AuthComponents, build_auth, open_database
 from gateway.auth.models import Clock, utc_now
 from gateway.edge.api import Edge, install_edge
-from gateway.edge.limits import RateLimiter
+from gateway.edge.limits import FailedLoginThrottle, RateLimiter
 from gateway.edge.routes import declared_routes, find_route
 from gateway.edge.service import Forwarder
 from gateway.edge.upstream import UpstreamClient, UpstreamTimeouts
@@ -52,20 +52,22 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         readiness={"postgres": database.ping, "redis": redis_ready},
         contract=contract,
     )
-    auth = build_auth(settings, database, clock=clock)
+    limiter = RateLimiter(
+        settings.redis_url,
+        {
+            "api": settings.rate_limit_api,
+            "auth": settings.rate_limit_auth,
+            "public": settings.rate_limit_public,
+            FailedLoginThrottle.LIMIT: settings.rate_limit_login_failures,
+        },
+        key_prefix=settings.rate_limit_key_prefix,
+    )
+    auth = build_auth(settings, database, clock=clock, throttle=FailedLoginThrottle(limiter))
     edge = Edge(
         contract=contract,
         routes=declared_routes(),
         authenticator=auth.authenticator,
-        limiter=RateLimiter(
-            settings.redis_url,
-            {
-                "api": settings.rate_limit_api,
-                "auth": settings.rate_limit_auth,
-                "public": settings.rate_limit_public,
-            },
-            key_prefix=settings.rate_limit_key_prefix,
-        ),
+        limiter=limiter,
         forwarder=Forwarder(
             discovery=create_discovery(settings.discovery, static_map=settings.discovery_static),
             client=UpstreamClient(

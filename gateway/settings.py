@@ -61,6 +61,9 @@ class Settings(ServiceSettings):
     #: Requests per client address to ``/auth/token``, ``/auth/refresh`` and ``/auth/logout``
     #: (the operations whose contract entry says ``x-rate-limit: auth``).
     rate_limit_auth: str = "10/minute"
+    #: Failed logins per account (any address) before it answers 429 until the window
+    #: moves on: slows guessing spread over many addresses, never locks out for good.
+    rate_limit_login_failures: str = "10 per 15 minutes"
     #: Requests per client address to every other public endpoint (JWKS, health, metrics,
     #: the contract): room for probes and scrapers, not for a flood.
     rate_limit_public: str = "1200/minute"
@@ -83,7 +86,9 @@ class Settings(ServiceSettings):
     #: How long an open circuit fails fast before letting one call try.
     upstream_breaker_reset_seconds: float = Field(default=10.0, gt=0)
 
-    @field_validator("rate_limit_api", "rate_limit_auth", "rate_limit_public")
+    @field_validator(
+        "rate_limit_api", "rate_limit_auth", "rate_limit_public", "rate_limit_login_failures"
+    )
     @classmethod
     def _valid_rate_limit(cls, value: str) -> str:
         parse(value)  # raises ValueError naming what it could not read

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from gateway.auth.credentials import RequestAuthenticator
 from gateway.auth.models import Clock, utc_now
 from gateway.auth.passwords import PasswordHasher
-from gateway.auth.service import AccountService, ApiKeyService, SessionService
+from gateway.auth.service import AccountService, ApiKeyService, LoginThrottle, SessionService
 from gateway.auth.signing import AccessTokenIssuer, SigningKeyRing
 from gateway.auth.store import AuthStore
 from gateway.settings import Settings
@@ -47,7 +47,13 @@ def open_database(settings: Settings) -> Database:
     )
 
 
-def build_auth(settings: Settings, database: Database, *, clock: Clock = utc_now) -> AuthComponents:
+def build_auth(
+    settings: Settings,
+    database: Database,
+    *,
+    clock: Clock = utc_now,
+    throttle: LoginThrottle | None = None,
+) -> AuthComponents:
     """Wire the auth services together; nothing here touches the database yet."""
     store = AuthStore(database)
     longest_token = max(settings.access_token_ttl_seconds, settings.api_key_token_ttl_seconds)
@@ -98,6 +104,7 @@ def build_auth(settings: Settings, database: Database, *, clock: Clock = utc_now
             issuer,
             refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
             clock=clock,
+            throttle=throttle,
         ),
         api_keys=api_keys,
         verifier=verifier,

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from gateway.auth.errors import (
     ApiKeyNotFound,
@@ -172,6 +173,16 @@ class AccountService:
             return tx.insert_user(username, password_hash, "admin")
 
 
+class LoginThrottle(Protocol):
+    """Slows down guessing one account's password, whatever address the guesses come from."""
+
+    def check(self, username: str) -> None:
+        """Raise (429) while ``username`` may not try again."""
+
+    def record_failure(self, username: str) -> None:
+        """Count a failed login of ``username``."""
+
+
 @dataclass(frozen=True)
 class TokenPair:
     """What a client receives at login and at each refresh."""
@@ -201,16 +212,25 @@ class SessionService:
         *,
         refresh_ttl_seconds: int,
         clock: Clock = utc_now,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self._store = store
         self._accounts = accounts
+        self._throttle = throttle
         self._issuer = issuer
         self._refresh_ttl = timedelta(seconds=refresh_ttl_seconds)
         self._clock = clock
 
     def login(self, username: str, password: str) -> TokenPair:
         """Tokens for valid credentials of an enabled user, starting a new family."""
-        user = self._accounts.authenticate(username, password)
+        if self._throttle is not None:
+            self._throttle.check(username)
+        try:
+            user = self._accounts.authenticate(username, password)
+        except InvalidCredentials:
+            if self._throttle is not None:
+                self._throttle.record_failure(username)
+            raise
         access = self._issuer.token_for_user(user)
         refresh_token = new_refresh_token()
         now = self._clock()

@@ -80,6 +80,31 @@ class RateLimiter:
             name: parse(text) for name, text in limits.items()
         }
 
+    def refuse_if_spent(self, name: str, key: str) -> None:
+        """Raise 429 if ``key`` has no request left under ``name``, without counting one."""
+        item = self._limits[name]
+        try:
+            if self._strategy.test(item, name, key):
+                return
+            stats = self._strategy.get_window_stats(item, name, key)
+        except (StorageError, RedisError) as error:
+            RATE_LIMIT_ERRORS.inc()
+            logger.warning("rate limit not applied, Redis unavailable: %s", error)
+            return
+        reset = max(1, math.ceil(stats.reset_time - time.time()))
+        RATE_LIMITED.labels(name).inc()
+        raise TooManyRequests(
+            f"Too many attempts; retry in {reset} s", headers={"Retry-After": str(reset)}
+        )
+
+    def count(self, name: str, key: str) -> None:
+        """Count one event for ``key`` under ``name``; never refuses (see ``refuse_if_spent``)."""
+        try:
+            self._strategy.hit(self._limits[name], name, key)
+        except (StorageError, RedisError) as error:
+            RATE_LIMIT_ERRORS.inc()
+            logger.warning("rate limit not counted, Redis unavailable: %s", error)
+
     def hit(self, name: str, key: str) -> LimitState | None:
         """Count one request; raise 429 over the limit; None if Redis is down."""
         item = self._limits[name]
@@ -143,3 +168,29 @@ class RateLimiter:
         if current_count:
             current_reset_in = current_expires_in % expiry
         return bool(acquired), remaining, now + min(previous_reset_in, current_reset_in)
+
+
+class FailedLoginThrottle:
+    """Failed logins counted per account, so spreading guesses over addresses does not help.
+
+    Over the limit, the account answers 429 (even to the right password) until
+    the sliding window has moved on: an attacker can slow a user down for one
+    window at a time, never lock them out for good.
+    """
+
+    LIMIT = "login_failures"
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+
+    @staticmethod
+    def _key(username: str) -> str:
+        return f"account:{username.casefold()}"
+
+    def check(self, username: str) -> None:
+        """Raise 429 while ``username`` has used up its failed attempts."""
+        self._limiter.refuse_if_spent(self.LIMIT, self._key(username))
+
+    def record_failure(self, username: str) -> None:
+        """Count one failed login of ``username``."""
+        self._limiter.count(self.LIMIT, self._key(username))

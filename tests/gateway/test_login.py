@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import jwt
 import pytest
 
+from gateway.app import auth_components
 from gateway.auth.signing import JWT_TYPE
 
 
@@ -107,3 +110,61 @@ def test_a_nul_character_is_refused_not_a_crash(client):
 
     assert response.status_code == 422
     assert response.get_json()["errors"][0]["field"] == "username"
+
+
+def test_guesses_spread_over_addresses_still_slow_the_account_down(make_app, make_user):
+    # 12 wrong passwords from 4 addresses, then the right one: refused for now.
+    app = make_app(rate_limit_login_failures="10 per 15 minutes")
+    user = auth_components(app).accounts.create_user("target-user", "the-right-password-1", "admin")
+    client = app.test_client()
+
+    def attempt(password: str, address: str):
+        return client.post(
+            "/api/v1/auth/token",
+            json={"username": "TARGET-user", "password": password},
+            environ_base={"REMOTE_ADDR": address},
+        )
+
+    wrong = [attempt("wrong-guess-pw", f"10.0.0.{index % 4}").status_code for index in range(12)]
+    right = attempt("the-right-password-1", "10.0.0.99")
+
+    assert wrong == [401] * 10 + [429, 429]
+    assert right.status_code == 429
+    assert int(right.headers["Retry-After"]) > 0
+    assert user.username == "target-user"
+
+
+def test_an_account_slowed_down_recovers_when_its_window_moves_on(make_app):
+    app = make_app(rate_limit_login_failures="2 per 1 second")
+    auth_components(app).accounts.create_user("comes-back", "the-right-password-2", "viewer")
+    client = app.test_client()
+    body = {"username": "comes-back", "password": "wrong-guess-pw"}
+    assert [client.post("/api/v1/auth/token", json=body).status_code for _ in range(3)] == [
+        401,
+        401,
+        429,
+    ]
+
+    # The sliding window weighs the previous second too: two seconds clear it.
+    time.sleep(2.1)
+
+    good = client.post(
+        "/api/v1/auth/token", json={"username": "comes-back", "password": "the-right-password-2"}
+    )
+    assert good.status_code == 200
+
+
+def test_other_accounts_are_not_slowed_by_one_under_attack(make_app, make_user):
+    app = make_app(rate_limit_login_failures="2 per 15 minutes")
+    bystander = make_user("viewer")
+    client = app.test_client()
+    for _ in range(3):
+        client.post("/api/v1/auth/token", json={"username": "victim", "password": "wrong-pw-x"})
+
+    assert (
+        client.post(
+            "/api/v1/auth/token",
+            json={"username": bystander.username, "password": bystander.password},
+        ).status_code
+        == 200
+    )
