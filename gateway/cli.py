@@ -2,6 +2,7 @@
 
     python -m gateway.cli create-user NAME --role admin [--password-env VAR]
     python -m gateway.cli ensure-admin
+    python -m gateway.cli reset-password NAME [--password-env VAR | --generate]
     python -m gateway.cli rotate-signing-key
 
 They read the same environment as the gateway (``GATEWAY_DATABASE_URL``,
@@ -75,10 +76,25 @@ def ensure_admin(auth: AuthComponents, args: argparse.Namespace) -> int:
     body = _validated_user(settings.admin_username, password, "admin")
     user = auth.accounts.ensure_admin(body.username, body.password)
     if user is None:
-        print("admin exists")
+        print(
+            "admin exists (its password was shown when it was created); to set a new one:"
+            f" python -m gateway.cli reset-password {settings.admin_username} --generate"
+        )
         return 0
     print(f"created admin {user.username!r} (id {user.id})")
     if configured is None:
+        print(f"generated password (shown once, store it now): {password}")
+    return 0
+
+
+def reset_password(auth: AuthComponents, args: argparse.Namespace) -> int:
+    """Set a user's password and end every session they have."""
+    user = auth.accounts.get_user_by_username(args.username)
+    password = secrets.token_urlsafe(18) if args.generate else _read_password(args.password_env)
+    body = _validated_user(user.username, password, user.role)
+    auth.accounts.update_user(user.id, password=body.password)
+    print(f"password of {user.username!r} changed; their sessions are ended")
+    if args.generate:
         print(f"generated password (shown once, store it now): {password}")
     return 0
 
@@ -109,6 +125,16 @@ def _parser() -> argparse.ArgumentParser:
     create.set_defaults(handler=create_user)
     admin = commands.add_parser("ensure-admin", help=ensure_admin.__doc__)
     admin.set_defaults(handler=ensure_admin)
+    reset = commands.add_parser("reset-password", help=reset_password.__doc__)
+    reset.add_argument("username")
+    source = reset.add_mutually_exclusive_group()
+    source.add_argument(
+        "--password-env", metavar="VAR", help="read the password from this variable, not a prompt"
+    )
+    source.add_argument(
+        "--generate", action="store_true", help="make a random password and print it once"
+    )
+    reset.set_defaults(handler=reset_password)
     rotate = commands.add_parser("rotate-signing-key", help=rotate_signing_key.__doc__)
     rotate.set_defaults(handler=rotate_signing_key)
     return parser

@@ -117,6 +117,14 @@ class AccountService:
             raise UserNotFound(f"No user with id {user_id}")
         return user
 
+    def get_user_by_username(self, username: str) -> User:
+        """The user with this username in any letter case, or :class:`UserNotFound`."""
+        with self._store.transaction() as tx:
+            user = tx.user_by_username(username)
+        if user is None:
+            raise UserNotFound(f"No user named {username!r}")
+        return user
+
     def list_users(self) -> list[User]:
         """Every user, by username."""
         with self._store.transaction() as tx:
