@@ -14,6 +14,8 @@ DECLARED = service_named("gateway")
 #: Passphrase that encrypts signing keys on a developer machine. For development
 #: only: every shared or production deployment sets ``JWT_KEY_PASSPHRASE``.
 DEVELOPMENT_KEY_PASSPHRASE = "clientele-development-only-passphrase"  # noqa: S105 (documented)
+#: Shortest passphrase accepted outside development (``make run`` generates 43 characters).
+MIN_PASSPHRASE_LENGTH = 24
 
 
 class Settings(ServiceSettings):
@@ -85,6 +87,16 @@ class Settings(ServiceSettings):
     upstream_breaker_fail_max: int = Field(default=5, ge=1)
     #: How long an open circuit fails fast before letting one call try.
     upstream_breaker_reset_seconds: float = Field(default=10.0, gt=0)
+
+    def secret_problems(self) -> list[str]:
+        """The database password, and a key passphrase of our own, long and not the default."""
+        problems = super().secret_problems()
+        passphrase = self.jwt_key_passphrase.get_secret_value()
+        if passphrase == DEVELOPMENT_KEY_PASSPHRASE:
+            problems.append("JWT_KEY_PASSPHRASE is the development default")
+        elif len(passphrase) < MIN_PASSPHRASE_LENGTH:
+            problems.append(f"JWT_KEY_PASSPHRASE is shorter than {MIN_PASSPHRASE_LENGTH}")
+        return problems
 
     @field_validator(
         "rate_limit_api", "rate_limit_auth", "rate_limit_public", "rate_limit_login_failures"

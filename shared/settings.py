@@ -10,7 +10,10 @@ and nothing else, so two services can never end up on one database by accident.
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from psycopg2.extensions import parse_dsn
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.services import LOCAL_POSTGRES
@@ -24,6 +27,9 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     service_name: str = "clientele"
+    #: ``development`` (the default: local defaults and trust auth are fine) or
+    #: ``production``, where a service refuses to start on a default or missing secret.
+    clientele_env: Literal["development", "production"] = "development"
     log_level: str = "INFO"
     #: Largest request body accepted, in bytes; bigger bodies get 413.
     max_body_bytes: int = Field(default=1_048_576, ge=1)
@@ -40,3 +46,21 @@ class ServiceSettings(BaseSettings):
     database_connect_timeout_seconds: int = Field(default=3, ge=1)
     #: Statement timeout applied to every connection, in milliseconds.
     database_statement_timeout_ms: int = Field(default=5000, ge=0)
+
+
+    def secret_problems(self) -> list[str]:
+        """What makes these settings unsafe outside development (subclasses add theirs)."""
+        url = getattr(self, "database_url", None)
+        if url is not None and not parse_dsn(url).get("password"):
+            return ["the database URL carries no password"]
+        return []
+
+    @model_validator(mode="after")
+    def _secrets_outside_development(self) -> ServiceSettings:
+        if self.clientele_env != "development":
+            problems = self.secret_problems()
+            if problems:
+                raise ValueError(
+                    f"CLIENTELE_ENV={self.clientele_env} refuses to start: " + "; ".join(problems)
+                )
+        return self
