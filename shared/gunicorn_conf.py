@@ -1,7 +1,7 @@
 """Gunicorn settings shared by every service (``gunicorn -c shared/gunicorn_conf.py``).
 
-Threaded workers (``gthread``) with keep-alive; the worker and thread counts
-come from ``WEB_CONCURRENCY`` and ``GUNICORN_THREADS``. When
+Threaded workers (``gthread``, see ``shared.gunicorn_worker``) with keep-alive;
+the worker and thread counts come from ``WEB_CONCURRENCY`` and ``GUNICORN_THREADS``. When
 ``PROMETHEUS_MULTIPROC_DIR`` is set, the folder is emptied at start and each
 dead worker's samples are marked so ``/metrics`` sums the live ones.
 """
@@ -16,7 +16,8 @@ from prometheus_client import multiprocess
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-worker_class = "gthread"
+# gthread, whose own error answers (414, 431, 400 on broken framing) are problem+json.
+worker_class = "shared.gunicorn_worker.ProblemThreadWorker"
 keepalive = 5
 timeout = 30
 graceful_timeout = 10

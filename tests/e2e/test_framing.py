@@ -101,3 +101,31 @@ def test_a_malformed_chunk_size_is_a_400_problem(stack: Stack, targets, size_lin
 
         assert status == 400, (what, size_line, answer[:200])
         assert headers["content-type"] == "application/problem+json", what
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: test\r\n\r\n", 414),
+        (
+            b"GET / HTTP/1.1\r\nHost: test\r\n"
+            + b"".join(b"X-Many-%d: v\r\n" % index for index in range(200))
+            + b"\r\n",
+            431,
+        ),
+        (b"GET / HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n", 431),
+        (b"NOT AN HTTP REQUEST\r\n\r\n", 400),
+    ],
+    ids=["long-url", "many-headers", "large-header", "broken-request-line"],
+)
+def test_errors_the_server_answers_itself_are_problem_json(stack: Stack, raw, status):
+    ports = [("gateway", stack.gateway.port)] + [
+        (name, process.port) for name, process in stack.services.items()
+    ]
+    for what, port in ports:
+        answered, headers, body = _exchange(port, raw)
+
+        assert answered == status, (what, body[:200])
+        assert headers["content-type"] == "application/problem+json", what
+        assert json.loads(body)["status"] == status
+        assert headers["x-request-id"]
