@@ -1,23 +1,57 @@
-# One image for every Clientele Python service; the command picks the service.
-# Build: docker build -t clientele .    Run: see docker-compose.yml.
-FROM python:3.11-slim-bookworm AS build
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-RUN python -m venv /opt/venv
-COPY requirements.txt /tmp/requirements.txt
-RUN /opt/venv/bin/pip install -r /tmp/requirements.txt
+# One image per Clientele service, each from its own lock (requirements/<package>.txt):
+#   docker build --build-arg SERVICE_PACKAGE=gateway -t clientele-gateway .
+#   docker build --build-arg SERVICE_PACKAGE=customer_service -t clientele-customer .
+# It serves <package>.app:create_app() under gunicorn unless given another app target
+# (docker run IMAGE 'gateway.app:create_app()'); any other command needs --entrypoint.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-FROM python:3.11-slim-bookworm
-ENV PATH=/opt/venv/bin:$PATH \
+# The service's locked dependencies, every file checked against its hash.
+FROM ${PYTHON_IMAGE} AS dependencies
+ARG SERVICE_PACKAGE
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN test -n "${SERVICE_PACKAGE}" \
+    || { echo "Build with --build-arg SERVICE_PACKAGE=<package> (see services.toml)" >&2; exit 1; }
+RUN python -m venv /opt/venv
+COPY requirements/${SERVICE_PACKAGE}.txt /tmp/requirements.txt
+RUN /opt/venv/bin/pip install --require-hashes -r /tmp/requirements.txt \
+    && /opt/venv/bin/pip check
+
+# Every declared service's contract: the gateway routes and authorises by them all,
+# and services.toml says which packages there are, so a new service needs no edit here.
+FROM ${PYTHON_IMAGE} AS contracts
+WORKDIR /src
+COPY . .
+RUN mkdir /contracts \
+    && for package in $(python -m shared.services packages); do \
+         mkdir "/contracts/${package}" && cp "${package}/openapi.yaml" "/contracts/${package}/"; \
+       done
+
+FROM ${PYTHON_IMAGE} AS service
+ARG SERVICE_PACKAGE
+ENV SERVICE_PACKAGE=${SERVICE_PACKAGE} \
+    PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PROMETHEUS_MULTIPROC_DIR=/tmp/metrics
 RUN useradd --create-home --uid 10001 clientele
-COPY --from=build /opt/venv /opt/venv
+# The entrypoint: gunicorn with the shared settings, serving this image's service
+# unless given an app target (the exec-form CMD compose and Kubernetes pass).
+# hadolint ignore=SC2016
+RUN printf '%s\n' \
+        '#!/bin/sh' \
+        'set -eu' \
+        '[ "$#" -gt 0 ] || set -- "${SERVICE_PACKAGE}.app:create_app()"' \
+        'exec gunicorn -c shared/gunicorn_conf.py --bind 0.0.0.0:8000 "$@"' \
+        > /usr/local/bin/clientele-serve \
+    && chmod 0755 /usr/local/bin/clientele-serve
+COPY --from=dependencies /opt/venv /opt/venv
 WORKDIR /app
+COPY --from=contracts /contracts/ ./
+COPY services.toml ./
 COPY shared/ shared/
-COPY gateway/ gateway/
-COPY customer_service/ customer_service/
+COPY ${SERVICE_PACKAGE}/ ${SERVICE_PACKAGE}/
 USER 10001
-EXPOSE 8000
-ENTRYPOINT ["gunicorn", "-c", "shared/gunicorn_conf.py", "--bind", "0.0.0.0:8000"]
-CMD ["gateway.app:create_app()"]
+# The API; metrics are on 9100 when METRICS_BIND=0.0.0.0:9100 (compose and Kubernetes set it).
+EXPOSE 8000 9100
+ENTRYPOINT ["clientele-serve"]
+CMD []

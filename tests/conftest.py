@@ -1,4 +1,8 @@
-"""Fixtures every test package can use: databases, Redis prefixes, processes."""
+"""Fixtures every test package can use: databases, Redis prefixes, processes.
+
+Also marks every test with its height (``unit``, ``integration`` or ``e2e``) so
+``make test-unit`` and friends can pick one; see ``pytest_collection_modifyitems``.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,51 @@ from tests.support.databases import drop_database, migrated_database
 from tests.support.processes import ServiceProcess
 
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+TESTS = Path(__file__).resolve().parent
+HEIGHTS = ("unit", "integration", "e2e")
+#: Fixtures that reach a real server (PostgreSQL, Redis) or start a process. A test
+#: using one, itself or through another fixture, is an integration test.
+INFRASTRUCTURE_FIXTURES = frozenset(
+    {
+        "make_database",
+        "start_service",
+        "redis_prefix",
+        # tests/shared/test_health.py: clients of the real PostgreSQL and Redis
+        "live_database",
+        "live_redis",
+    }
+)
+#: Modules whose tests all talk to a real server without one of those fixtures.
+INFRASTRUCTURE_MODULES = frozenset(
+    {
+        "shared/test_database.py",  # creates and drops its own PostgreSQL database
+    }
+)
+
+
+def _height(item: pytest.Item) -> str:
+    path = item.path.resolve()
+    if TESTS / "e2e" in path.parents:
+        return "e2e"
+    module = path.relative_to(TESTS).as_posix() if path.is_relative_to(TESTS) else ""
+    if (
+        INFRASTRUCTURE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        or module in INFRASTRUCTURE_MODULES
+    ):
+        return "integration"
+    return "unit"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test ``e2e`` (tests/e2e/), ``integration`` (real servers or processes) or ``unit``.
+
+    A test already marked with one of the three by its module keeps that one
+    alone, so ``-m unit``, ``-m integration`` and ``-m e2e`` split the suite.
+    """
+    for item in items:
+        if not any(item.get_closest_marker(height) for height in HEIGHTS):
+            item.add_marker(_height(item))
 
 
 @pytest.fixture(scope="session")
