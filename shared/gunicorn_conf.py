@@ -3,7 +3,12 @@
 Threaded workers (``gthread``, see ``shared.gunicorn_worker``) with keep-alive;
 the worker and thread counts come from ``WEB_CONCURRENCY`` and ``GUNICORN_THREADS``. When
 ``PROMETHEUS_MULTIPROC_DIR`` is set, the folder is emptied at start and each
-dead worker's samples are marked so ``/metrics`` sums the live ones.
+dead worker's samples are marked so the metrics listener sums the live ones.
+
+Metrics are never served on the API's own listener: when ``METRICS_BIND``
+(``host:port``) is set, the master process serves ``GET /metrics`` there
+(``prometheus_client``'s own server over every worker's samples), so the port
+the public reaches carries the API and nothing else.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import os
 import shutil
 from typing import Any
 
-from prometheus_client import multiprocess
+from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
@@ -34,6 +39,17 @@ def on_starting(server: Any) -> None:
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder, exist_ok=True)
+
+
+def when_ready(server: Any) -> None:
+    """Serve the workers' metrics on ``METRICS_BIND``, apart from the API."""
+    bind = os.environ.get("METRICS_BIND")
+    if bind and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        host, _, port = bind.rpartition(":")
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        start_http_server(int(port), addr=host or "0.0.0.0", registry=registry)
+        server.log.info("metrics on http://%s/metrics", bind)
 
 
 def child_exit(server: Any, worker: Any) -> None:

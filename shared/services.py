@@ -59,6 +59,7 @@ class Service:
     name: str
     package: str
     port: int
+    metrics_port: int
     database: str
     route: Route | None
     processes: tuple[Process, ...]
@@ -81,6 +82,11 @@ class Service:
         return f"{self.env_prefix}_BIND"
 
     @property
+    def metrics_bind_variable(self) -> str:
+        """The variable overriding where its metrics listener binds (``CUSTOMER_METRICS_BIND``)."""
+        return f"{self.env_prefix}_METRICS_BIND"
+
+    @property
     def local_database_url(self) -> str:
         """The database URL on a developer machine."""
         return f"{LOCAL_POSTGRES}/{self.database}"
@@ -100,6 +106,7 @@ class Service:
         if process.target == GUNICORN:
             return (
                 f"PROMETHEUS_MULTIPROC_DIR=var/metrics/{self.package}"
+                f" METRICS_BIND=${{{self.metrics_bind_variable}:-127.0.0.1:{self.metrics_port}}}"
                 " gunicorn -c shared/gunicorn_conf.py"
                 f" --bind ${{{self.bind_variable}:-127.0.0.1:{self.port}}}"
                 f" '{self.package}.app:create_app()'"
@@ -117,6 +124,7 @@ def _service(name: str, entry: dict[str, object]) -> Service:
         name=name,
         package=str(entry["package"]),
         port=int(str(entry["port"])),
+        metrics_port=int(str(entry["metrics_port"])),
         database=str(entry["database"]),
         route=Route(str(route["public"]), str(route["upstream"]))
         if isinstance(route, dict)

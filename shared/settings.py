@@ -47,7 +47,6 @@ class ServiceSettings(BaseSettings):
     #: Statement timeout applied to every connection, in milliseconds.
     database_statement_timeout_ms: int = Field(default=5000, ge=0)
 
-
     def secret_problems(self) -> list[str]:
         """What makes these settings unsafe outside development (subclasses add theirs)."""
         url = getattr(self, "database_url", None)

@@ -115,11 +115,18 @@ def test_kustomize_renders_every_declared_process_with_probes_and_its_own_secret
             assert secrets == {f"{service.name}-secrets"}
             if process.name == "web":
                 assert container["args"] == [_web_target(service)]
+                ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+                assert ports == {"http": 8000, "metrics": 9100}
+                annotations = deployments[process.procfile_name]["spec"]["template"]["metadata"]
+                assert annotations["annotations"]["prometheus.io/port"] == "9100"
         (migrate,) = jobs[f"{service.name}-migrate"]["spec"]["template"]["spec"]["containers"]
         assert migrate["image"].startswith(f"clientele-{service.name}:")
         assert f"python -m shared.migrations {service.package}" in " ".join(migrate["command"])
-    services = {item["metadata"]["name"] for item in objects if item["kind"] == "Service"}
-    assert services == {service.name for service in SERVICES}
+    services = {item["metadata"]["name"]: item for item in objects if item["kind"] == "Service"}
+    assert set(services) == {service.name for service in SERVICES}
+    for service_object in services.values():
+        # Only the API is reachable through a Service; metrics are scraped per pod.
+        assert [port["targetPort"] for port in service_object["spec"]["ports"]] == ["http"]
 
 
 def test_env_example_lists_every_setting_of_every_service() -> None:
@@ -131,7 +138,8 @@ def test_env_example_lists_every_setting_of_every_service() -> None:
                 continue
             aliases = field.validation_alias.choices if field.validation_alias else [name.upper()]
             assert set(map(str, aliases)) <= listed, f"{service.package}: {aliases}"
-        assert service.bind_variable in listed, f".env.example lacks {service.bind_variable}"
+        for variable in (service.bind_variable, service.metrics_bind_variable):
+            assert variable in listed, f".env.example lacks {variable}"
 
 
 def test_each_service_reads_only_its_own_database_variable(

@@ -29,7 +29,7 @@ from shared.web.metrics import register_metrics
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 #: Paths every service serves for operators; each contract declares them public (`security: []`).
-OPERATIONAL_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json")
+OPERATIONAL_PATHS = ("/healthz", "/readyz", "/openapi.json")
 
 access_log = logging.getLogger("clientele.access")
 

@@ -1,8 +1,10 @@
-"""Prometheus request metrics for every service, and the ``/metrics`` endpoint.
+"""Prometheus request metrics for every service (counted here, served apart from the API).
 
 Under gunicorn each worker is its own process, so when
-``PROMETHEUS_MULTIPROC_DIR`` is set the endpoint aggregates every worker's
-samples from that folder (``shared.gunicorn_conf`` prepares it).
+``PROMETHEUS_MULTIPROC_DIR`` is set every worker writes its samples to that
+folder and the master serves them all on ``METRICS_BIND``
+(``shared.gunicorn_conf``); the API's listener has no ``/metrics``.
+:func:`metrics_payload` reads the same samples in-process.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import time
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
@@ -57,7 +58,7 @@ def metrics_payload() -> bytes:
 
 
 def register_metrics(app: Flask, service: str) -> None:
-    """Count and time every request; serve ``GET /metrics``."""
+    """Count and time every request (served apart from the API: ``shared.gunicorn_conf``)."""
 
     @app.before_request
     def start_timer() -> None:
@@ -76,7 +77,3 @@ def register_metrics(app: Flask, service: str) -> None:
             HTTP_REQUESTS.labels(*labels).inc()
             HTTP_REQUEST_DURATION.labels(*labels).observe(time.perf_counter() - started)
         return response
-
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(metrics_payload(), mimetype=CONTENT_TYPE_LATEST)

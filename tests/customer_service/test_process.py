@@ -36,7 +36,8 @@ def test_a_running_service_guards_its_api_and_reports_its_health(service: Servic
     anonymous = requests.get(f"{service.url}/customers", timeout=5)
     healthz = requests.get(f"{service.url}/healthz", timeout=5)
     readyz = requests.get(f"{service.url}/readyz", timeout=5)
-    metrics = requests.get(f"{service.url}/metrics", timeout=5)
+    metrics = requests.get(service.metrics_url, timeout=5)
+    not_on_the_api = requests.get(f"{service.url}/metrics", timeout=5)
 
     assert anonymous.status_code == 401
     assert anonymous.headers["Content-Type"] == PROBLEM_JSON
@@ -53,6 +54,8 @@ def test_a_running_service_guards_its_api_and_reports_its_health(service: Servic
     assert metrics.status_code == 200
     assert metrics.headers["Content-Type"].startswith("text/plain")
     assert 'route="/customers",service="customer_service",status="401"' in metrics.text
+    # The API's own listener has no /metrics: a token is asked for, like anywhere else.
+    assert not_on_the_api.status_code == 401
 
 
 def test_a_token_is_refused_with_503_while_the_signing_keys_cannot_be_fetched(

@@ -6,9 +6,7 @@ import re
 
 import jsonschema_rs
 
-OWN_PATHS = re.compile(
-    r"^(/api/v1/auth|/\.well-known|/healthz$|/readyz$|/metrics$|/openapi\.json$)"
-)
+OWN_PATHS = re.compile(r"^(/api/v1/auth|/\.well-known|/healthz$|/readyz$|/openapi\.json$)")
 
 
 def test_readiness_reports_postgres_and_redis(client):

@@ -289,8 +289,6 @@ paths:
     get: {operationId: liveness, security: [], responses: {"200": {description: Alive}}}
   /readyz:
     get: {operationId: readiness, security: [], responses: {"200": {description: Ready}}}
-  /metrics:
-    get: {operationId: metrics, security: [], responses: {"200": {description: Metrics}}}
   /openapi.json:
     get: {operationId: openapi, security: [], responses: {"200": {description: This}}}
 components:
@@ -497,12 +495,12 @@ def test_installing_authentication_on_an_undeclared_route_fails(
 def test_an_app_serving_a_document_its_contract_lacks_cannot_install_it(
     make_app: Callable[..., Flask], verifier: TokenVerifier, tmp_path: Path
 ):
-    # create_service_app serves /healthz, /readyz, /metrics: a contract must declare them.
+    # create_service_app serves /healthz and /readyz: a contract must declare them.
     path = tmp_path / "openapi.yaml"
-    path.write_text(CONTRACT_YAML.replace("  /metrics:", "  /metrics-elsewhere:"))
+    path.write_text(CONTRACT_YAML.replace("  /readyz:", "  /readyz-elsewhere:"))
     contract = Contract.load(path)
 
-    with pytest.raises(ContractError, match="GET /metrics"):
+    with pytest.raises(ContractError, match="GET /readyz"):
         install_authentication(make_app(contract=contract), verifier, contract=contract)
 
 

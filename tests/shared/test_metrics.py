@@ -9,6 +9,7 @@ from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.errors import Conflict
+from shared.web.metrics import metrics_payload
 
 
 @pytest.fixture
@@ -29,10 +30,8 @@ def app(make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch) -> Flas
 
 def samples(app: Flask, name: str, service: str) -> dict[tuple[str, str, str], float]:
     """``{(route, method, status): value}`` for one sample name and service."""
-    response = app.test_client().get("/metrics")
-    assert response.status_code == 200
     found: dict[tuple[str, str, str], float] = {}
-    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+    for family in text_string_to_metric_families(metrics_payload().decode()):
         for sample in family.samples:
             if sample.name == name and sample.labels.get("service") == service:
                 labels = sample.labels
@@ -40,12 +39,9 @@ def samples(app: Flask, name: str, service: str) -> dict[tuple[str, str, str], f
     return found
 
 
-def test_metrics_endpoint_speaks_prometheus_text(app):
-    response = app.test_client().get("/metrics")
-
-    assert response.status_code == 200
-    assert response.mimetype == "text/plain"
-    assert "version=" in response.headers["Content-Type"]
+def test_the_api_listener_serves_no_metrics(app):
+    # Metrics are served apart from the API (shared.gunicorn_conf): not to the public.
+    assert app.test_client().get("/metrics").status_code == 404
 
 
 def test_requests_are_counted_by_route_template(app, service_name):
@@ -95,7 +91,7 @@ def test_request_durations_are_observed(app, service_name):
 
 def test_duration_buckets_are_cumulative(app, service_name):
     app.test_client().get("/items/1")
-    response = app.test_client().get("/metrics").get_data(as_text=True)
+    response = metrics_payload().decode()
 
     buckets = []
     for family in text_string_to_metric_families(response):
@@ -132,7 +128,7 @@ def test_invented_methods_share_one_series(make_app, service_name):
 
     series = [
         line
-        for line in client.get("/metrics").get_data(as_text=True).splitlines()
+        for line in metrics_payload().decode().splitlines()
         if line.startswith("http_requests_total{") and f'service="{service_name}"' in line
     ]
     methods = {line.split('method="')[1].split('"')[0] for line in series}

@@ -32,6 +32,8 @@ class ServiceProcess:
     workers: int = 2
     threads: int = 4
     port: int = field(default_factory=free_port)
+    #: Where the master serves every worker's metrics (apart from the API).
+    metrics_port: int = field(default_factory=free_port)
     log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     #: CPUs the process and its workers may run on (all when None).
@@ -42,6 +44,11 @@ class ServiceProcess:
         """Base URL of the running process."""
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        """Where its Prometheus metrics are served."""
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
     def start(self, log_dir: Path, timeout: float = 30.0) -> ServiceProcess:
         """Launch and wait until ``/healthz`` answers."""
         self.log_path = log_dir / f"{self.package}-{self.port}.log"
@@ -50,6 +57,8 @@ class ServiceProcess:
             "WEB_CONCURRENCY": str(self.workers),
             "GUNICORN_THREADS": str(self.threads),
             "PYTHONUNBUFFERED": "1",
+            "PROMETHEUS_MULTIPROC_DIR": str(log_dir / f"metrics-{self.package}-{self.port}"),
+            "METRICS_BIND": f"127.0.0.1:{self.metrics_port}",
             **self.env,
         }
         command = [
