@@ -76,8 +76,8 @@ infra: ## Make sure PostgreSQL and Redis answer (start or install them)
 tools: ## Install the offline checkers the tests use (docker-compose)
 	@bash scripts/ensure-tools.sh
 
-env: ## Create .env from .env.example the first time
-	@test -f .env || (cp .env.example .env && echo "created .env from .env.example")
+env: ## Create .env from .env.example the first time, with a generated key passphrase
+	@PYTHON=$(PYTHON) bash scripts/ensure-env.sh .env .env.example
 
 databases: $(VENV)/.installed env ## Create each service's database and migrate it to head
 	$(BIN)/honcho run $(BIN)/python -m shared.migrations $(SERVICES)
