@@ -1,0 +1,1 @@
+"""The test suite: unit, integration and e2e tests of every service (see the README)."""

@@ -1,0 +1,1 @@
+"""What tests share: databases, processes, tokens, clocks, misbehaving upstreams."""
