@@ -158,3 +158,14 @@ def test_each_service_reads_only_its_own_database_variable(
         own = f"postgresql://127.0.0.1/{service.database}_elsewhere"
         monkeypatch.setenv(service.database_url_variable, own)
         assert settings().database_url == own
+
+
+def test_every_routed_service_is_in_the_gateways_discovery_map_in_compose_and_kubernetes() -> None:
+    compose_map = _compose()["gateway"]["environment"]["DISCOVERY_STATIC"]
+    (config,) = [item for item in _rendered() if item["kind"] == "ConfigMap"]
+    kubernetes_map = config["data"]["DISCOVERY_STATIC"]
+    for service in SERVICES:
+        if service.route is None:
+            continue
+        assert f"{service.package}=http://{service.name}:8000" in compose_map.split(",")
+        assert f"{service.package}=http://{service.name}" in kubernetes_map.split(",")
