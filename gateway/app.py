@@ -1,7 +1,8 @@
 """The gateway's app factory (gunicorn: ``gateway.app:create_app()``): builds and wires every part.
 
 Dependencies are made here and passed in: the auth components to the auth
-API, and the authenticator, limiter, route table and forwarder to the edge.
+API, and the authenticator, limiter, route table, forwarder and CORS policy to
+the edge.
 No view reaches for a global.
 """
 
@@ -17,6 +18,7 @@ from gateway.auth.api import register_auth_api
 from gateway.auth.components import AuthComponents, build_auth, open_database
 from gateway.auth.models import Clock, utc_now
 from gateway.edge.api import Edge, install_edge
+from gateway.edge.cors import CorsPolicy, install_cors
 from gateway.edge.limits import FailedLoginThrottle, RateLimiter
 from gateway.edge.routes import declared_routes, find_route
 from gateway.edge.service import Forwarder
@@ -80,8 +82,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
                 breaker_reset_seconds=settings.upstream_breaker_reset_seconds,
             ),
         ),
+        cors=CorsPolicy(
+            origins=settings.cors_origins, max_age_seconds=settings.cors_max_age_seconds
+        ),
     )
     install_edge(app, edge)
+    install_cors(app, edge.cors)
     register_auth_api(ProblemApi(app), auth)
     # Forwarded routes follow the services' own contracts, checked by the guard.
     undeclared = [

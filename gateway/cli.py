@@ -7,7 +7,8 @@
 
 They read the same environment as the gateway (``GATEWAY_DATABASE_URL``,
 ``JWT_KEY_PASSPHRASE``, ``ADMIN_USERNAME``, ``ADMIN_PASSWORD``...). Exit status:
-0 done, 1 refused (bad input, name taken), 2 the database could not be used.
+0 done, 1 refused (bad input, a password the policy refuses, name taken), 2 the
+database could not be used.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import getpass
 import os
 import secrets
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import psycopg2
 from pydantic import ValidationError
@@ -26,7 +27,7 @@ from gateway.auth.components import AuthComponents, build_auth, open_database
 from gateway.auth.roles import ROLES
 from gateway.auth.schemas import UserCreate
 from gateway.settings import Settings
-from shared.errors import ProblemError, field_error
+from shared.errors import ProblemError, ValidationFailed, field_error
 
 MIGRATE_HINT = (
     "hint: is PostgreSQL up at GATEWAY_DATABASE_URL, and the database migrated?"
@@ -38,14 +39,18 @@ class CommandRefused(Exception):
     """The command cannot do what was asked; the message says why."""
 
 
+def _refusal(problems: Sequence[Mapping[str, str]]) -> CommandRefused:
+    """One line naming each refused field, as the API's ``errors`` would."""
+    return CommandRefused(
+        "; ".join(f"{problem['field']}: {problem['message']}" for problem in problems)
+    )
+
+
 def _validated_user(username: str, password: str, role: str) -> UserCreate:
     try:
         return UserCreate.model_validate({"username": username, "password": password, "role": role})
     except ValidationError as error:
-        problems = [field_error(entry) for entry in error.errors()]
-        raise CommandRefused(
-            "; ".join(f"{problem['field']}: {problem['message']}" for problem in problems)
-        ) from None
+        raise _refusal([field_error(entry) for entry in error.errors()]) from None
 
 
 def _read_password(env_var: str | None) -> str:
@@ -150,6 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(build_auth(settings, database), args)
     except CommandRefused as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except ValidationFailed as error:
+        # The service's field rules (the password policy) read like the schema's.
+        print(f"error: {_refusal(error.extensions.get('errors') or [])}", file=sys.stderr)
         return 1
     except ProblemError as error:
         print(f"error: {error.detail}", file=sys.stderr)

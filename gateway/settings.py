@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
 from limits import parse
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.services import local_discovery_map, service_named
 from shared.settings import ServiceSettings
@@ -16,6 +20,46 @@ DECLARED = service_named("gateway")
 DEVELOPMENT_KEY_PASSPHRASE = "clientele-development-only-passphrase"  # noqa: S105 (documented)
 #: Shortest passphrase accepted outside development (``make run`` generates 43 characters).
 MIN_PASSPHRASE_LENGTH = 24
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
+#: A DNS name (internationalised ones in their ``xn--`` form, as browsers send them), an
+#: IPv4 address, or an IPv6 address (``urlsplit`` has taken its brackets off).
+_HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*|[0-9a-f:.]+")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def web_origin(value: str) -> str:
+    """``value`` as a browser serializes an origin (``https://app.example.com:8443``).
+
+    Browsers send ``Origin`` lower-cased and without a default port; an origin
+    written otherwise here would never match. Paths, wildcards and ``null`` are
+    refused: each entry names exactly one origin.
+    """
+    text = value.strip()
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (
+        not _SCHEME.fullmatch(scheme)
+        or not _HOST.fullmatch(host)
+        or parts.username is not None
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or text.endswith(("?", "#"))
+        or port == -1
+    ):
+        raise ValueError(
+            f"{value!r} is not an origin: write scheme://host[:port], no path, no wildcard"
+        )
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address keeps its brackets
+    if port is None or port == _DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
 
 
 class Settings(ServiceSettings):
@@ -74,6 +118,12 @@ class Settings(ServiceSettings):
     #: Proxies in front of the gateway whose ``X-Forwarded-*`` headers are trusted.
     trusted_proxy_hops: int = Field(default=0, ge=0, le=5)
 
+    #: Web origins (``https://app.example.com``), comma separated, whose front ends may call
+    #: the API from a browser (CORS on ``/api/v1/*`` and the JWKS). Empty: no CORS at all.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    #: How long a browser may reuse a preflight's answer (browsers cap it: Chromium at 2 h).
+    cors_max_age_seconds: int = Field(default=600, ge=0, le=86_400)
+
     #: Discovery backend; ``static`` reads ``DISCOVERY_STATIC``.
     discovery: str = "static"
     #: ``name=url[|url...]``, comma separated: where each service listens (default: every
@@ -97,6 +147,13 @@ class Settings(ServiceSettings):
         elif len(passphrase) < MIN_PASSPHRASE_LENGTH:
             problems.append(f"JWT_KEY_PASSPHRASE is shorter than {MIN_PASSPHRASE_LENGTH}")
         return problems
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: Any) -> tuple[str, ...]:
+        entries = value.split(",") if isinstance(value, str) else list(value)
+        origins = (web_origin(str(entry)) for entry in entries if str(entry).strip())
+        return tuple(dict.fromkeys(origins))
 
     @field_validator(
         "rate_limit_api", "rate_limit_auth", "rate_limit_public", "rate_limit_login_failures"

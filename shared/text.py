@@ -46,9 +46,54 @@ BIDI_CONTROLS = frozenset(
 LINE_CONTROLS = frozenset("\n\r\t")
 
 
-def _shown(character: str) -> bool:
+#: What a label may not contain at all: every control character and bidi control.
+FORBIDDEN = frozenset(
+    chr(code) for code in range(0x10000) if unicodedata.category(chr(code)) == "Cc"
+)
+FORBIDDEN |= BIDI_CONTROLS
+#: What shows nothing: whitespace and invisible format characters (U+200B, U+FEFF...).
+#: Kept to the Basic Multilingual Plane so that the contracts' patterns (JSON Schema
+#: regular expressions, which have no astral escapes) say exactly the same.
+BLANK = frozenset(
+    chr(code)
+    for code in range(0x10000)
+    if chr(code) not in FORBIDDEN
+    and (chr(code).isspace() or unicodedata.category(chr(code)) == "Cf")
+)
+
+
+def shown(character: str) -> bool:
     """Whether ``character`` puts something on the screen (not space, control or format)."""
-    return not character.isspace() and unicodedata.category(character) not in ("Cc", "Cf")
+    return character not in BLANK and character not in FORBIDDEN
+
+
+def _character_class(characters: frozenset[str]) -> str:
+    """The body of a regex character class matching exactly ``characters`` (all BMP)."""
+    codes = sorted(ord(character) for character in characters)
+    ranges: list[tuple[int, int]] = []
+    for code in codes:
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    return "".join(
+        f"\\u{first:04x}" if first == last else f"\\u{first:04x}-\\u{last:04x}"
+        for first, last in ranges
+    )
+
+
+def label_pattern() -> str:
+    """The JSON Schema ``pattern`` of what :func:`clean_label` accepts (the contracts use it)."""
+    forbidden = _character_class(FORBIDDEN)
+    return f"^[^{forbidden}]*[^{forbidden}{_character_class(BLANK)}][^{forbidden}]*$"
+
+
+def text_pattern() -> str:
+    """The JSON Schema ``pattern`` of what :func:`clean_text` accepts."""
+    forbidden = _character_class(FORBIDDEN - LINE_CONTROLS)
+    return (
+        f"^[^{forbidden}]*[^{forbidden}{_character_class(BLANK | LINE_CONTROLS)}][^{forbidden}]*$"
+    )
 
 
 def _refuse_hidden_controls(value: str, allowed: frozenset[str]) -> None:
@@ -68,9 +113,9 @@ def clean_label(value: str) -> str:
     """
     _refuse_hidden_controls(value, frozenset())
     start, end = 0, len(value)
-    while start < end and not _shown(value[start]):
+    while start < end and not shown(value[start]):
         start += 1
-    while end > start and not _shown(value[end - 1]):
+    while end > start and not shown(value[end - 1]):
         end -= 1
     if start == end:
         raise ValueError("must not be blank")
@@ -80,6 +125,6 @@ def clean_label(value: str) -> str:
 def clean_text(value: str) -> str:
     """Free text (a note): kept as sent, lines and tabs allowed, but something must show."""
     _refuse_hidden_controls(value, LINE_CONTROLS)
-    if not any(_shown(character) for character in value):
+    if not any(shown(character) for character in value):
         raise ValueError("must not be blank")
     return value

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, Unauthorized
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
 
 
 class InvalidCredentials(Unauthorized):
@@ -30,6 +37,21 @@ class InvalidApiKey(Unauthorized):
 
     def __init__(self) -> None:
         super().__init__("API key is invalid, revoked or expired")
+
+
+class PasswordRefused(ValidationFailed):
+    """A new password breaks the password policy: too short or long, blank, or guessable."""
+
+    #: The field every refusal names, in the API (``errors``) and in the CLI's message.
+    field = "password"
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(
+            [{"field": self.field, "message": message, "code": code}],
+            detail=f"Password refused: {message}",
+        )
+        self.message = message
+        self.code = code
 
 
 class UsernameTaken(Conflict):

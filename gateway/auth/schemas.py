@@ -17,14 +17,12 @@ from pydantic import (
 )
 
 from gateway.auth.models import ApiKey, User
+from gateway.auth.password_policy import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from gateway.auth.roles import SCOPES, Role, ordered_scopes
 from gateway.auth.signing import AccessToken, Rotation
 from shared.text import StorableText, clean_label
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{3,64}$"
-PASSWORD_MIN_LENGTH = 12
-#: Bounds the work one login asks of Argon2 and keeps hashes reasonable.
-PASSWORD_MAX_LENGTH = 1024
 
 
 def _known_scope(value: str) -> str:
@@ -38,6 +36,8 @@ Scope = Annotated[str, AfterValidator(_known_scope)]
 #: Any text a client sends: NUL and lone surrogates refused (``shared.text``).
 Text = StorableText
 Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
+#: A password being set: its length here; the rest of the policy (blank, guessable) needs
+#: the username and role, so ``AccountService`` applies it (``gateway.auth.password_policy``).
 NewPassword = Annotated[
     Text, StringConstraints(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
 ]

@@ -41,6 +41,7 @@ from gateway.auth.errors import (
     UserNotFound,
 )
 from gateway.auth.models import ApiKey, Clock, User, utc_now
+from gateway.auth.password_policy import PasswordPolicy
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.roles import ordered_scopes, scopes_for_role
 from gateway.auth.signing import AccessToken, AccessTokenIssuer
@@ -67,11 +68,19 @@ def check_grant(granted_by: Principal | None, scopes: Iterable[str]) -> None:
 
 
 class AccountService:
-    """Users and their passwords: log in, create, list, change."""
+    """Users and their passwords: log in, create, list, change.
 
-    def __init__(self, store: AuthStore, passwords: PasswordHasher) -> None:
+    Every new password, whoever sets it and however, first meets ``policy``
+    (:class:`~gateway.auth.errors.PasswordRefused` otherwise): it needs the
+    username and role, which a password change does not carry.
+    """
+
+    def __init__(
+        self, store: AuthStore, passwords: PasswordHasher, policy: PasswordPolicy | None = None
+    ) -> None:
         self._store = store
         self._passwords = passwords
+        self._policy = policy or PasswordPolicy()
 
     def authenticate(self, username: str, password: str) -> User:
         """The enabled user these credentials name; :class:`InvalidCredentials` otherwise."""
@@ -102,6 +111,7 @@ class AccountService:
         ``granted_by`` must hold every scope of ``role`` (``None``: the operator's CLI).
         """
         check_grant(granted_by, scopes_for_role(role))
+        self._policy.check(password, username=username, role=role)
         password_hash = self._passwords.hash(password)
         try:
             with self._store.transaction() as tx:
@@ -145,7 +155,13 @@ class AccountService:
         """
         if role is not None:
             check_grant(granted_by, scopes_for_role(role))
-        password_hash = None if password is None else self._passwords.hash(password)
+        password_hash = None
+        if password is not None:
+            # Checked (and hashed) before the transaction: neither needs a connection held.
+            target = self.get_user(user_id)
+            check_grant(granted_by, scopes_for_role(target.role))
+            self._policy.check(password, username=target.username, role=role or target.role)
+            password_hash = self._passwords.hash(password)
         may_demote = (role is not None and role != "admin") or disabled is True
         with self._store.transaction() as tx:
             # Admin rows are locked before the target row, always in id order, so
@@ -173,6 +189,7 @@ class AccountService:
         with self._store.transaction() as tx:
             if tx.admin_exists():
                 return None
+        self._policy.check(password, username=username, role="admin")
         password_hash = self._passwords.hash(password)
         with self._store.transaction() as tx:
             tx.lock_admin_creation()

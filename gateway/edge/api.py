@@ -12,16 +12,22 @@ route table:
   own endpoints, the service's contract for a forwarded call (404/405 when the
   service declares no such operation);
 * a view the gateway serves but its contract does not declare is refused (403),
-  so a new endpoint is closed until its contract entry says who may call it.
+  so a new endpoint is closed until its contract entry says who may call it;
+* a CORS preflight from an allowed origin (``gateway.edge.cors``) carries no
+  credentials by design: when the gateway serves the method it asks about, on
+  its own paths or a forwarded one, it passes unauthenticated, counted per
+  client address against the ``public`` limit, and the gateway answers it (it
+  is never forwarded). Any other ``OPTIONS`` needs credentials like the rest.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, Response, g, request
 
 from gateway.auth.credentials import RequestAuthenticator
+from gateway.edge.cors import CorsPolicy
 from gateway.edge.limits import LimitState, RateLimiter
 from gateway.edge.routes import Route, find_route
 from gateway.edge.service import Forwarder, IncomingRequest
@@ -46,10 +52,26 @@ class Edge:
     authenticator: RequestAuthenticator
     limiter: RateLimiter
     forwarder: Forwarder
+    #: Browser origins allowed to call the API; none by default.
+    cors: CorsPolicy = field(default_factory=CorsPolicy)
 
 
 def _count(edge: Edge, limit: str, key: str) -> None:
     g.rate_limit_state = edge.limiter.hit(limit, key)
+
+
+def _is_served_preflight(edge: Edge) -> bool:
+    """Whether this is an allowed origin's preflight for a call the gateway would route."""
+    method = edge.cors.preflight_method(request.method, request.path, request.headers)
+    if method is None:
+        return False
+    if edge.contract.match(method, request.path) is not None:
+        return True
+    route = find_route(edge.routes, request.path)
+    # Only what the service's contract declares: a preflight maps no more than the contract.
+    return route is not None and (
+        route.contract.match(method, route.upstream_path(request.path)) is not None
+    )
 
 
 def guard(edge: Edge) -> None:
@@ -57,6 +79,10 @@ def guard(edge: Edge) -> None:
     own = edge.contract.match(request.method, request.path)
     if own is not None and own.public:
         _count(edge, own.rate_limit or PUBLIC_LIMIT, f"ip:{request.remote_addr}")
+        return
+    if _is_served_preflight(edge):
+        # Answered by Flask's automatic OPTIONS and the CORS headers, never forwarded.
+        _count(edge, PUBLIC_LIMIT, f"ip:{request.remote_addr}")
         return
     authentication = edge.authenticator.authenticate(request.headers)
     principal = authentication.principal
@@ -103,7 +129,14 @@ def forward_current_request(edge: Edge) -> Response:
         host=request.host,
     )
     upstream = edge.forwarder.forward(route, incoming, g.bearer_token)
-    return Response(upstream.body, status=upstream.status, headers=upstream.headers)
+    # CORS is the gateway's to answer, for the origins it is configured with; a
+    # service's own Access-Control-* headers would override that choice.
+    headers = [
+        (name, value)
+        for name, value in upstream.headers
+        if not name.lower().startswith("access-control-")
+    ]
+    return Response(upstream.body, status=upstream.status, headers=headers)
 
 
 def install_edge(app: Flask, edge: Edge) -> None:
