@@ -79,9 +79,10 @@ def install_security_headers(app: Flask) -> None:
             response.headers.setdefault(name, value)
         if request.is_secure:
             response.headers.setdefault("Strict-Transport-Security", HSTS)
-        # An answer to a caller with credentials is theirs alone: no cache keeps it.
+        # An answer to a caller with credentials is theirs alone: no cache keeps it,
+        # unless the endpoint chose its caching itself (the public JWKS).
         if "Authorization" in request.headers or "X-API-Key" in request.headers:
-            response.headers["Cache-Control"] = "no-store"
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
 
