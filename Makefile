@@ -22,11 +22,18 @@ LOCK_FLAGS ?=
 # on PostgreSQL and on service processes. PYTEST_WORKERS=0 runs serially, =auto per core.
 PYTEST_WORKERS ?= 3
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS)
+# Static checks over shared/ and every service. bandit: a medium or high finding fails (one
+# accepted on purpose carries `# nosec <test> # <why>` on its line), low ones are listed.
+BANDIT := $(BIN)/bandit -q -r shared $(SERVICES) -f custom \
+	--msg-template '  {relpath}:{line}: {test_id} {severity}/{confidence}: {msg}'
+# Statement coverage of shared/ and of each service: the platform's bar, for each one.
+COVERAGE_MIN := 90
+COVERAGE_FLAGS := $(addprefix --cov=,shared $(SERVICES))
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help run test test-unit test-integration test-e2e setup setup-dev infra tools env \
-	databases admin lint typecheck pytest bench lock hooks clean
+	databases admin lint typecheck pytest coverage security bandit audit bench lock hooks clean
 
 help: ## List every target (this is what `make` alone does)
 	@echo "Clientele: make <target>"
@@ -39,7 +46,7 @@ run: setup ## Set everything up, then start every process (Ctrl-C stops them all
 	@echo ""
 	$(BIN)/honcho start -f Procfile
 
-test: setup-dev lint typecheck pytest ## Set everything up, lint, type-check and run the whole test suite
+test: setup-dev lint typecheck bandit coverage audit ## Set up, lint, type-check, bandit, the whole suite with its coverage bar, audit
 
 test-unit: $(VENV)/.installed-dev env tools ## Run the unit tests only (no servers, no processes)
 	$(PYTEST) -m unit
@@ -92,8 +99,40 @@ lint: $(VENV)/.installed-dev ## Check lint and formatting with ruff
 typecheck: $(VENV)/.installed-dev ## Type-check shared/ and every service package with mypy
 	$(BIN)/mypy shared $(SERVICES)
 
-pytest: $(VENV)/.installed-dev ## Run the whole test suite in parallel (no set-up; `make test` does it)
+pytest: $(VENV)/.installed-dev ## Run the whole test suite in parallel (no set-up, no coverage)
 	$(PYTEST)
+
+# Each run measures into a folder of its own (two runs side by side must not combine each
+# other's data), prints one line per package, then keeps its data in var/coverage/
+# (`.venv/bin/coverage report -m --data-file=var/coverage/.coverage` names missed lines).
+# The gunicorn processes the tests start are measured too: see [tool.coverage.run].
+coverage: setup-dev ## Run the whole suite measuring coverage; fail if shared/ or a service is under 90 %
+	@mkdir -p var/coverage
+	@data=$$(mktemp -d var/coverage/run-XXXXXX); \
+	echo "COVERAGE_FILE=$$data/.coverage $(PYTEST) $(COVERAGE_FLAGS) --cov-report=json:$$data/coverage.json"; \
+	COVERAGE_FILE=$$data/.coverage $(PYTEST) $(COVERAGE_FLAGS) --cov-report=json:$$data/coverage.json; \
+	tests=$$?; covered=1; \
+	if [ -f $$data/coverage.json ]; then \
+		$(BIN)/python scripts/check-coverage.py --fail-under $(COVERAGE_MIN) \
+			$$data/coverage.json shared $(SERVICES); covered=$$?; \
+		mv -f $$data/.coverage $$data/coverage.json var/coverage/; \
+	fi; \
+	rm -rf $$data; \
+	[ $$tests -eq 0 ] && [ $$covered -eq 0 ]
+
+security: bandit audit ## Static security checks: bandit over the code, pip-audit over every lock
+
+# The first scan lists every finding; the second, only for its verdict, fails on medium or high
+# (what it would print, the first one did).
+bandit: $(VENV)/.installed-dev ## Security-lint shared/ and every service (medium or high fails, low listed)
+	@echo "bandit: shared $(SERVICES) (low findings listed, medium or high fail)"
+	@$(BANDIT) --exit-zero
+	@$(BANDIT) --severity-level medium -o /dev/null 2>/dev/null \
+		|| (echo "bandit: a medium or high finding above: fix it, or accept it on its line with # nosec <test> # <why>"; exit 1)
+
+# pip-audit reads each lock as pinned (--require-hashes --disable-pip: nothing installed).
+audit: $(VENV)/.installed-dev ## Audit every lock in requirements/ for known vulnerabilities (offline: warns)
+	$(BIN)/python scripts/audit-dependencies.py $(DEV_LOCK) $(RUN_LOCKS)
 
 bench: setup-dev ## Measure the gateway's overhead (figures printed, see README)
 	$(BIN)/python -m bench.gateway_overhead
