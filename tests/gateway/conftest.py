@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -19,6 +23,7 @@ from gateway.auth.components import AuthComponents
 from gateway.auth.models import Clock, utc_now
 from gateway.settings import Settings
 
+ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/0"
 #: Argon2 at its cheapest: tests check behaviour, not hashing cost.
 FAST_HASHING: dict[str, Any] = {
@@ -170,3 +175,49 @@ def query(gateway_database: str) -> Callable[..., list[dict[str, Any]]]:
         return [dict(row) for row in rows]
 
     return run
+
+
+@pytest.fixture
+def run_cli(gateway_database):
+    """Run ``python -m gateway.cli`` against the test database; the finished process."""
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        environment = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in {"ADMIN_USERNAME", "ADMIN_PASSWORD", "DATABASE_URL"}
+        }
+        environment.update(
+            {
+                "GATEWAY_DATABASE_URL": gateway_database,
+                "PASSWORD_HASH_TIME_COST": "1",
+                "PASSWORD_HASH_MEMORY_KIB": "8",
+                "PASSWORD_HASH_PARALLELISM": "1",
+                **env,
+            }
+        )
+        return subprocess.run(
+            [sys.executable, "-m", "gateway.cli", *args],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    return run
+
+
+@pytest.fixture
+def auth_headers_for(make_user):
+    """Factory: an admin's bearer header for a given app (it may not be the default one)."""
+
+    def headers(app) -> dict[str, str]:
+        user = make_user("admin")
+        token = app.test_client().post(
+            "/api/v1/auth/token", json={"username": user.username, "password": user.password}
+        )
+        return {"Authorization": f"Bearer {token.get_json()['access_token']}"}
+
+    return headers

@@ -2,47 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def run_cli(gateway_database):
-    """Run ``python -m gateway.cli`` against the test database; the finished process."""
-
-    def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        environment = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in {"ADMIN_USERNAME", "ADMIN_PASSWORD", "DATABASE_URL"}
-        }
-        environment.update(
-            {
-                "GATEWAY_DATABASE_URL": gateway_database,
-                "PASSWORD_HASH_TIME_COST": "1",
-                "PASSWORD_HASH_MEMORY_KIB": "8",
-                "PASSWORD_HASH_PARALLELISM": "1",
-                **env,
-            }
-        )
-        return subprocess.run(
-            [sys.executable, "-m", "gateway.cli", *args],
-            cwd=ROOT,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-    return run
 
 
 def _login(client, username, password):

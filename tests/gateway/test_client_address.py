@@ -80,20 +80,6 @@ def _seen_by_service(make_app, auth_headers_for, echo, hops: int, headers: dict[
     return response.get_data(as_text=True).lower()
 
 
-@pytest.fixture
-def auth_headers_for(make_user):
-    """Factory: an admin's bearer header for a given app (it may not be the default one)."""
-
-    def headers(app) -> dict[str, str]:
-        user = make_user("admin")
-        token = app.test_client().post(
-            TOKEN, json={"username": user.username, "password": user.password}
-        )
-        return {"Authorization": f"Bearer {token.get_json()['access_token']}"}
-
-    return headers
-
-
 def test_the_service_sees_the_forwarded_chain_in_order_and_the_public_url(
     make_app, auth_headers_for, echo
 ):

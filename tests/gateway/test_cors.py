@@ -63,20 +63,6 @@ def make_cors_app(make_app, upstream):
     return make
 
 
-@pytest.fixture
-def token_for(make_user):
-    """Factory: an admin's bearer header for a given app."""
-
-    def headers(app) -> dict[str, str]:
-        user = make_user("admin")
-        answer = app.test_client().post(
-            TOKEN, json={"username": user.username, "password": user.password}
-        )
-        return {"Authorization": f"Bearer {answer.get_json()['access_token']}"}
-
-    return headers
-
-
 def _preflight(client, path, *, origin=FRONT_END, method="POST", remote="10.0.0.1"):
     return client.options(
         path,
@@ -164,11 +150,11 @@ def test_preflights_count_against_the_public_limit_of_the_client_address(make_co
 
 
 def test_an_allowed_origins_call_may_read_the_answer_and_its_headers(
-    make_cors_app, token_for, upstream
+    make_cors_app, auth_headers_for, upstream
 ):
     app = make_cors_app()
     client = app.test_client()
-    headers = {**token_for(app), "Origin": OTHER_FRONT_END}
+    headers = {**auth_headers_for(app), "Origin": OTHER_FRONT_END}
 
     forwarded = client.get(CUSTOMERS, headers=headers)
     own = client.get("/api/v1/auth/users", headers=headers)
@@ -206,12 +192,12 @@ def test_an_allowed_origin_can_read_why_it_was_refused(make_cors_app):
         "null",
     ],
 )
-def test_another_origin_gets_no_cors_headers(make_cors_app, token_for, upstream, origin):
+def test_another_origin_gets_no_cors_headers(make_cors_app, auth_headers_for, upstream, origin):
     app = make_cors_app()
     client = app.test_client()
 
     preflight = _preflight(client, CUSTOMERS, origin=origin)
-    call = client.get(CUSTOMERS, headers={**token_for(app), "Origin": origin})
+    call = client.get(CUSTOMERS, headers={**auth_headers_for(app), "Origin": origin})
 
     assert _cors_headers(preflight) == {}
     assert _cors_headers(call) == {}
@@ -220,12 +206,12 @@ def test_another_origin_gets_no_cors_headers(make_cors_app, token_for, upstream,
     assert call.status_code == 200
 
 
-def test_without_configured_origins_nothing_cors_appears(make_app, token_for):
+def test_without_configured_origins_nothing_cors_appears(make_app, auth_headers_for):
     app = make_app()
     client = app.test_client()
 
     preflight = _preflight(client, CUSTOMERS)
-    call = client.get("/api/v1/auth/users", headers={**token_for(app), "Origin": FRONT_END})
+    call = client.get("/api/v1/auth/users", headers={**auth_headers_for(app), "Origin": FRONT_END})
     jwks = client.get("/.well-known/jwks.json", headers={"Origin": FRONT_END})
 
     assert preflight.status_code == 401
