@@ -77,8 +77,8 @@ $(VENV)/.installed-dev: $(DEV_LOCK) $(RUN_LOCKS) | $(BIN)/python
 	$(PIP_INSTALL) -r $(DEV_LOCK)
 	@touch $@ $(VENV)/.installed
 
-infra: ## Make sure PostgreSQL and Redis answer (start or install them)
-	@bash scripts/ensure-infra.sh postgres redis
+infra: ## Make sure PostgreSQL, Redis and RabbitMQ answer (start or install them)
+	@bash scripts/ensure-infra.sh postgres redis rabbitmq
 
 tools: ## Install the offline checkers the tests use (docker-compose)
 	@bash scripts/ensure-tools.sh

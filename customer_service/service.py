@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from customer_service import events
 from customer_service.cursors import Position, decode_cursor, encode_cursor, sorts_by_time
 from customer_service.schemas import (
     CustomerCreate,
@@ -142,13 +143,15 @@ class CustomerService:
         """Create a customer; with a key, a retried create returns the first answer."""
         try:
             with self._store.transaction() as tx:
-                if idempotency is None:
-                    return Creation(_customer(tx.insert_customer(data.model_dump())))
-                if not tx.claim_idempotency_key(
+                if idempotency is not None and not tx.claim_idempotency_key(
                     idempotency.subject, idempotency.key, idempotency.fingerprint, self._retention
                 ):
                     return _replay(tx, idempotency)
-                customer = _customer(tx.insert_customer(data.model_dump()))
+                row = tx.insert_customer(data.model_dump())
+                tx.append_event(events.customer_event(events.CREATED, row))
+                customer = _customer(row)
+                if idempotency is None:
+                    return Creation(customer)
                 tx.save_idempotent_response(
                     idempotency.subject, idempotency.key, 201, customer.model_dump(mode="json")
                 )
@@ -185,7 +188,9 @@ class CustomerService:
                 changes = _merge(current, patch.changes())
                 if not changes:
                     return _customer(current)
-                return _customer(tx.update_customer(customer_id, changes))
+                row = tx.update_customer(customer_id, changes)
+                tx.append_event(events.customer_event(events.UPDATED, row))
+                return _customer(row)
         except EmailTaken:
             raise DuplicateEmail(str(patch.email)) from None
 
@@ -194,7 +199,8 @@ class CustomerService:
         with self._store.transaction() as tx:
             current = _live(tx, customer_id, lock="update")
             _check_version(current, expected)
-            tx.set_deleted(customer_id, True)
+            row = tx.set_deleted(customer_id, True)
+            tx.append_event(events.customer_event(events.DELETED, row))
 
     def restore_customer(
         self, customer_id: UUID, *, expected: ExpectedVersion | None
@@ -208,16 +214,20 @@ class CustomerService:
                 raise CustomerNotDeleted(customer_id)
             _check_version(current, expected)
             try:
-                return _customer(tx.set_deleted(customer_id, False))
+                row = tx.set_deleted(customer_id, False)
             except EmailTaken:
                 raise DuplicateEmail(current["email"]) from None
+            tx.append_event(events.customer_event(events.RESTORED, row))
+            return _customer(row)
 
     def add_note(self, customer_id: UUID, data: NoteCreate, *, author: str) -> NoteRead:
         """Add a note, signed by ``author``, to a live customer."""
         with self._store.transaction() as tx:
             # Shared lock: notes may be added side by side, but a delete waits for them.
-            _live(tx, customer_id, lock="share")
-            return NoteRead.model_validate(tx.insert_note(customer_id, author, data.body))
+            customer = _live(tx, customer_id, lock="share")
+            note = NoteRead.model_validate(tx.insert_note(customer_id, author, data.body))
+            tx.append_event(events.note_event(customer, note))
+            return note
 
     def list_notes(self, customer_id: UUID, query: NoteQuery) -> NotePage:
         """One page of a live customer's notes, newest first."""

@@ -20,6 +20,7 @@ from psycopg2 import sql
 from customer_service.cursors import Position
 from customer_service.schemas import CustomerQuery
 from shared.database import Database
+from shared.events.envelope import Event
 
 Row = dict[str, Any]
 
@@ -33,6 +34,8 @@ WRITABLE_COLUMNS = frozenset(
     | {"attributes"}
 )
 EMAIL_CONSTRAINT = "customers_live_email_key"
+#: The relay LISTENs here; every transaction that writes an event NOTIFYs it on commit.
+OUTBOX_CHANNEL = "customer_outbox"
 
 #: sort name -> (column, direction, comparison that means "after" in that direction)
 ORDERINGS: Mapping[str, tuple[str, str, str]] = {
@@ -208,6 +211,20 @@ class CustomerTransaction:
         if after is not None:
             params.extend([after.value, after.id])
         return self._all(query, [*params, limit + 1])
+
+    def append_event(self, event: Event) -> None:
+        """Write ``event`` to the outbox; it is published only if this transaction commits."""
+        self._cursor.execute(
+            "INSERT INTO outbox (event_id, event_type, subject, envelope) VALUES (%s, %s, %s, %s);"
+            " SELECT pg_notify(%s, '')",
+            [
+                event.id,
+                event.type,
+                event.subject,
+                psycopg2.extras.Json(event.to_document()),
+                OUTBOX_CHANNEL,
+            ],
+        )
 
     def claim_idempotency_key(
         self, subject: str, key: str, fingerprint: str, retention_seconds: int

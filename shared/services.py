@@ -45,11 +45,19 @@ class Process:
     name: str
     #: ``gunicorn`` for the web process, else the module run with ``python -m``.
     target: str
+    #: A worker's own listener for ``/metrics``, ``/healthz`` and ``/readyz``
+    #: (the web process uses its service's ``metrics_port``).
+    metrics_port: int | None = None
 
     @property
     def procfile_name(self) -> str:
         """Its name in the Procfile: the service's name for the web process."""
         return self.service if self.name == WEB else f"{self.service}-{self.name}"
+
+    @property
+    def metrics_bind_variable(self) -> str:
+        """The variable overriding a worker's listener (``CUSTOMER_RELAY_METRICS_BIND``)."""
+        return f"{self.procfile_name.upper().replace('-', '_')}_METRICS_BIND"
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,26 @@ class Service:
                 f" --bind ${{{self.bind_variable}:-127.0.0.1:{self.port}}}"
                 f" '{self.package}.app:create_app()'"
             )
-        return f"python -m {process.target}"
+        return (
+            f"METRICS_BIND=${{{process.metrics_bind_variable}:-127.0.0.1:{process.metrics_port}}}"
+            f" python -m {process.target}"
+        )
+
+    @property
+    def workers(self) -> tuple[Process, ...]:
+        """Its processes other than the web one (relay, consumers)."""
+        return tuple(process for process in self.processes if process.target != GUNICORN)
+
+
+def _process(service: str, name: str, entry: object) -> Process:
+    """``web = "gunicorn"``, or ``relay = { module = "...", metrics_port = 9111 }``."""
+    if isinstance(entry, str) and entry == GUNICORN:
+        return Process(service, name, GUNICORN)
+    if isinstance(entry, dict) and "module" in entry and "metrics_port" in entry:
+        return Process(service, name, str(entry["module"]), int(str(entry["metrics_port"])))
+    raise ValueError(
+        f'{service}: process {name!r} must be "gunicorn" or {{ module, metrics_port }}'
+    )
 
 
 def _service(name: str, entry: dict[str, object]) -> Service:
@@ -129,9 +156,7 @@ def _service(name: str, entry: dict[str, object]) -> Service:
         route=Route(str(route["public"]), str(route["upstream"]))
         if isinstance(route, dict)
         else None,
-        processes=tuple(
-            Process(name, process, str(target)) for process, target in processes.items()
-        ),
+        processes=tuple(_process(name, process, entry) for process, entry in processes.items()),
         grants={role: tuple(scopes) for role, scopes in grants.items()},
     )
 

@@ -11,6 +11,7 @@ and nothing else, so two services can never end up on one database by accident.
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from psycopg2.extensions import parse_dsn
 from pydantic import Field, model_validator
@@ -18,7 +19,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.services import LOCAL_POSTGRES
 
-__all__ = ["LOCAL_POSTGRES", "ServiceSettings"]
+__all__ = ["LOCAL_POSTGRES", "EventSettings", "ServiceSettings"]
+#: RabbitMQ on a developer machine (its default account, which a production setting refuses).
+LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
 class ServiceSettings(BaseSettings):
@@ -63,3 +66,22 @@ class ServiceSettings(BaseSettings):
                     f"CLIENTELE_ENV={self.clientele_env} refuses to start: " + "; ".join(problems)
                 )
         return self
+
+
+class EventSettings(ServiceSettings):
+    """Knobs of a service that publishes or consumes customer events (``shared.events``)."""
+
+    #: The broker (``amqp://user:password@host:port/vhost``).
+    amqp_url: str = LOCAL_AMQP
+    #: The topic exchange of customer events; its consumers' queues are named after it.
+    events_exchange: str = "customer.events"
+    #: Where a worker process serves ``/metrics``, ``/healthz`` and ``/readyz``.
+    metrics_bind: str | None = None
+
+    def secret_problems(self) -> list[str]:
+        """The database's, and a broker URL without a password or with RabbitMQ's default one."""
+        problems = super().secret_problems()
+        password = urlsplit(self.amqp_url).password
+        if not password or password == "guest":  # noqa: S105  # nosec B105 # the default refused, not used
+            problems.append("the AMQP URL carries no password or RabbitMQ's default one")
+        return problems

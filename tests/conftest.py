@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import broker
 from tests.support.databases import drop_database, migrated_database
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, WorkerProcess
 
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
@@ -27,6 +28,8 @@ INFRASTRUCTURE_FIXTURES = frozenset(
         "make_database",
         "start_service",
         "redis_prefix",
+        "events_exchange",
+        "start_worker",
         # tests/shared/test_health.py: clients of the real PostgreSQL and Redis
         "live_database",
         "live_redis",
@@ -110,3 +113,26 @@ def start_service(process_logs: Path) -> Iterator[Callable[..., ServiceProcess]]
     yield start
     for service in reversed(started):
         service.stop()
+
+
+@pytest.fixture
+def events_exchange() -> Iterator[str]:
+    """A RabbitMQ exchange (and consumer queues) of this test's own; deleted after."""
+    exchange = broker.unique_exchange()
+    yield exchange
+    broker.delete_exchange(exchange)
+
+
+@pytest.fixture(scope="session")
+def start_worker(process_logs: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Factory: start a worker module (relay, consumer); stopped at the end."""
+    started: list[WorkerProcess] = []
+
+    def start(module: str, env: dict[str, str], *, ready: bool = True) -> WorkerProcess:
+        worker = WorkerProcess(module, env).start(process_logs, ready=ready)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in reversed(started):
+        worker.stop()

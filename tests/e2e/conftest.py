@@ -6,15 +6,16 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import requests
 
-from shared.services import routed_services, service_named
-from tests.support.processes import ROOT, ServiceProcess, free_port
+from shared.services import load_services, service_named
+from tests.support import broker
+from tests.support.processes import ROOT, ServiceProcess, WorkerProcess, free_port
 
 ROLES = ("admin", "agent", "viewer")
 
@@ -27,6 +28,12 @@ class Stack:
     #: declared service name -> its running web process.
     services: dict[str, ServiceProcess]
     gateway_database: str
+    #: "<service>-<process>" (Procfile names) -> its running worker (relay, consumers).
+    workers: dict[str, WorkerProcess] = field(default_factory=dict)
+    #: declared service name -> its database URL (the gateway's is ``gateway_database``).
+    databases: dict[str, str] = field(default_factory=dict)
+    #: The exchange this stack's events travel on (its own, so stacks don't mix).
+    events_exchange: str = ""
     #: role -> (username, password) of a user holding that role.
     users: dict[str, tuple[str, str]] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
@@ -83,29 +90,48 @@ def create_user_with_cli(database_url: str, username: str, role: str) -> str:
 
 @pytest.fixture(scope="session")
 def start_stack(
-    make_database: Callable[[str], str], start_service: Callable[..., ServiceProcess]
-) -> Callable[..., Stack]:
-    """Factory: the gateway and every routed service, with one user per role logged in."""
+    make_database: Callable[[str], str],
+    start_service: Callable[..., ServiceProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> Iterator[Callable[..., Stack]]:
+    """Factory: the gateway, every routed service and every worker, one user per role logged in.
+
+    Services start in declaration order, each told (``DISCOVERY_STATIC``) where
+    the ones before it are, so a service may call those it depends on.
+    """
+    exchanges: list[str] = []
+    stacks: list[Stack] = []
 
     def start(gateway_env: dict[str, str] | None = None, gateway_workers: int = 2) -> Stack:
         gateway_declared = service_named("gateway")
         gateway_database = make_database(gateway_declared.package)
         gateway_port = free_port()
         jwks = f"http://127.0.0.1:{gateway_port}/.well-known/jwks.json"
-        services = {
-            service.name: start_service(
-                service.package,
-                {
-                    service.database_url_variable: make_database(service.package),
-                    "JWT_JWKS_URL": jwks,
-                    "LOG_LEVEL": "INFO",
-                },
-            )
-            for service in routed_services()
-        }
-        discovery = ",".join(
-            f"{service.package}={services[service.name].url}" for service in routed_services()
-        )
+        exchange = broker.unique_exchange()
+        exchanges.append(exchange)
+        services: dict[str, ServiceProcess] = {}
+        workers: dict[str, WorkerProcess] = {}
+        databases: dict[str, str] = {}
+        discovery = ""
+        for service in load_services():
+            if service.name == gateway_declared.name:
+                continue
+            databases[service.name] = make_database(service.package)
+            env = {
+                service.database_url_variable: databases[service.name],
+                "JWT_JWKS_URL": jwks,
+                "LOG_LEVEL": "INFO",
+                "AMQP_URL": broker.AMQP_URL,
+                "EVENTS_EXCHANGE": exchange,
+                "DISCOVERY": "static",
+                "DISCOVERY_STATIC": discovery,
+            }
+            if service.route is not None:
+                services[service.name] = start_service(service.package, env)
+                url = services[service.name].url
+                discovery = ",".join(filter(None, [discovery, f"{service.package}={url}"]))
+            for process in service.workers:
+                workers[process.procfile_name] = start_worker(process.target, env)
         env = {
             gateway_declared.database_url_variable: gateway_database,
             "JWT_JWKS_URL": jwks,
@@ -121,7 +147,15 @@ def start_stack(
         gateway = start_service(
             gateway_declared.package, env, port=gateway_port, workers=gateway_workers
         )
-        stack = Stack(gateway=gateway, services=services, gateway_database=gateway_database)
+        stack = Stack(
+            gateway=gateway,
+            services=services,
+            gateway_database=gateway_database,
+            workers=workers,
+            databases=databases,
+            events_exchange=exchange,
+        )
+        stacks.append(stack)
         for role in ROLES:
             username = f"{role}-{uuid.uuid4().hex[:6]}"
             password = create_user_with_cli(gateway_database, username, role)
@@ -129,7 +163,13 @@ def start_stack(
             stack.tokens[role] = stack.login(username, password)["access_token"]
         return stack
 
-    return start
+    yield start
+    # Workers first: one still running would declare its queues again.
+    for stack in stacks:
+        for worker in stack.workers.values():
+            worker.stop()
+    for exchange in exchanges:
+        broker.delete_exchange(exchange)
 
 
 @pytest.fixture(scope="session")

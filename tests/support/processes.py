@@ -55,7 +55,6 @@ class ServiceProcess:
         environment = {
             **os.environ,
             "WEB_CONCURRENCY": str(self.workers),
-            "GUNICORN_THREADS": str(self.threads),
             "PYTHONUNBUFFERED": "1",
             "PROMETHEUS_MULTIPROC_DIR": str(log_dir / f"metrics-{self.package}-{self.port}"),
             "METRICS_BIND": f"127.0.0.1:{self.metrics_port}",
@@ -118,3 +117,91 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+@dataclass
+class WorkerProcess:
+    """A worker (``python -m <module>``: relay, consumer) with its probe listener on a free port."""
+
+    module: str
+    env: dict[str, str]
+    metrics_port: int = field(default_factory=free_port)
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of its ``/metrics``, ``/healthz`` and ``/readyz`` listener."""
+        return f"http://127.0.0.1:{self.metrics_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """Where its Prometheus metrics are served."""
+        return f"{self.url}/metrics"
+
+    def start(self, log_dir: Path, *, ready: bool = True, timeout: float = 30.0) -> WorkerProcess:
+        """Launch; wait until ``/readyz`` (or, with ``ready=False``, ``/healthz``) answers 200."""
+        self.log_path = log_dir / f"{self.module}-{self.metrics_port}.log"
+        environment = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "METRICS_BIND": f"127.0.0.1:{self.metrics_port}",
+            **self.env,
+        }
+        environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            self.wait_for("/readyz" if ready else "/healthz", timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    def probe(self, path: str) -> int:
+        """The status ``path`` answers with, or 0 if nothing listens."""
+        try:
+            return requests.get(f"{self.url}{path}", timeout=2).status_code
+        except requests.RequestException:
+            return 0
+
+    def wait_for(self, path: str, timeout: float = 30.0) -> None:
+        """Poll ``path`` until it answers 200."""
+        assert self.process is not None, "start() the process first"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.module} exited:\n{self.output()}")
+            if self.probe(path) == 200:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.module}: {path} did not answer 200:\n{self.output()}")
+
+    def output(self) -> str:
+        """Everything the process printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def kill(self) -> None:
+        """``kill -9``: no chance to finish anything."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, then kill if it lingers; the exit code (None if it had to be killed)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is not None:
+            return self.process.returncode
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None

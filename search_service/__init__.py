@@ -1,0 +1,1 @@
+"""The search service: customer events in, full-text search with facets and suggestions out."""

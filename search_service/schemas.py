@@ -1,0 +1,205 @@
+"""Request and response models of the search API: the source of every parameter rule.
+
+``openapi.yaml`` states the same rules for clients; ``tests/contract`` keeps the two
+in step. Filters only narrow a search, so a value that matches nothing (an unknown
+country, a tag nobody has) is an empty result, not an error; what cannot be
+stored or compared at all (NUL, lone surrogates, a time without an offset) is 422.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+from shared.text import check_text
+
+Status = Literal["lead", "active", "churned"]
+SearchSort = Literal["relevance", "name", "created", "-created"]
+JobStatus = Literal["running", "succeeded", "failed"]
+SuggestionField = Literal["name", "company"]
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+MAX_QUERY_LENGTH = 200
+MAX_TAG_FILTERS = 20
+DEFAULT_SUGGESTIONS = 5
+MAX_SUGGESTIONS = 10
+MAX_CURSOR_LENGTH = 1024
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+={0,2}$"
+COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def parse_query_integer(value: Any) -> Any:
+    """Digits only: no sign, spaces, underscores or decimals in a query-string integer."""
+    if isinstance(value, str):
+        if not _DIGITS.fullmatch(value):
+            raise ValueError("must be a whole number written in digits")
+        return int(value)
+    return value
+
+
+def parse_rfc3339(value: Any) -> Any:
+    """An RFC 3339 date-time with its offset, as UTC (PostgreSQL refuses offsets past 15:59)."""
+    if not isinstance(value, str):
+        return value
+    if not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2024-05-01T12:00:00Z")
+    try:
+        moment = datetime.fromisoformat(value.upper())
+    except ValueError:
+        raise ValueError("is not a real date and time") from None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # Only 0001-01-01 and 9999-12-31 overflow; as filters they mean "no bound".
+        limit = datetime.min if moment.year == datetime.min.year else datetime.max
+        return limit.replace(tzinfo=UTC)
+
+
+QueryText = Annotated[
+    str, BeforeValidator(check_text), StringConstraints(max_length=MAX_QUERY_LENGTH)
+]
+Label = Annotated[str, BeforeValidator(check_text), StringConstraints(min_length=1, max_length=64)]
+Country = Annotated[
+    str, StringConstraints(pattern=COUNTRY_PATTERN), AfterValidator(lambda code: code.upper())
+]
+PageSize = Annotated[int, BeforeValidator(parse_query_integer), Field(ge=1, le=MAX_PAGE_SIZE)]
+SuggestionCount = Annotated[
+    int, BeforeValidator(parse_query_integer), Field(ge=1, le=MAX_SUGGESTIONS)
+]
+Cursor = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)
+]
+Timestamp = Annotated[datetime, BeforeValidator(parse_rfc3339)]
+
+
+class _Request(BaseModel):
+    """A request model: unknown parameters are errors, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SearchQuery(_Request):
+    """Query string of ``GET /search``."""
+
+    #: Words to find; empty or absent lists every customer the filters let through.
+    q: QueryText | None = None
+    status: Status | None = None
+    country: Country | None = None
+    segment: Label | None = None
+    #: Every tag listed must be present on the customer.
+    # Plain ``list[...] | None`` so shared.web.validation.parse_query sees a repeatable field.
+    tag: list[Label] | None = Field(default=None, max_length=MAX_TAG_FILTERS)
+    created_after: Timestamp | None = None
+    created_before: Timestamp | None = None
+    #: ``relevance`` when ``q`` has words, else ``-created``.
+    sort: SearchSort | None = None
+    limit: PageSize = DEFAULT_PAGE_SIZE
+    cursor: Cursor | None = None
+
+
+class SuggestQuery(_Request):
+    """Query string of ``GET /search/suggest``."""
+
+    q: Annotated[str, BeforeValidator(check_text), StringConstraints(min_length=1, max_length=100)]
+    limit: SuggestionCount = DEFAULT_SUGGESTIONS
+
+
+class Highlights(BaseModel):
+    """Fields of a hit where query words were found, as HTML: text escaped, words in ``<mark>``."""
+
+    name: str | None = None
+    company: str | None = None
+    #: A passage of the note that matches best.
+    notes: str | None = None
+
+
+class Hit(BaseModel):
+    """One customer found, with why it ranks where it does."""
+
+    id: UUID
+    name: str
+    email: str
+    phone: str | None
+    company: str | None
+    country: str | None
+    city: str | None
+    segment: str | None
+    status: Status
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    #: Higher ranks first; null when the search had no words.
+    score: float | None
+    highlights: Highlights
+
+
+class FacetValue(BaseModel):
+    """A value of a field and how many hits carry it."""
+
+    value: str
+    count: int
+
+
+class Facets(BaseModel):
+    """The most frequent values of each field over every hit (not only this page)."""
+
+    status: list[FacetValue]
+    country: list[FacetValue]
+    segment: list[FacetValue]
+    tag: list[FacetValue]
+
+
+class SearchPage(BaseModel):
+    """One page of hits, the facets and total of the whole result, and the next cursor."""
+
+    items: list[Hit]
+    total: int
+    facets: Facets
+    next_cursor: str | None
+
+
+class Suggestion(BaseModel):
+    """A name or company that starts with, or has a word starting with, what was typed."""
+
+    text: str
+    field: SuggestionField
+
+
+class SuggestionList(BaseModel):
+    """Suggestions, best first."""
+
+    items: list[Suggestion]
+
+
+class ReindexJob(BaseModel):
+    """A rebuild of the index from the customer service, and how far it got."""
+
+    id: UUID
+    status: JobStatus
+    started_at: datetime
+    finished_at: datetime | None
+    #: Customers listed by the customer service so far.
+    seen: int
+    #: Documents the listing made newer (or added).
+    upserted: int
+    #: Documents of customers the listing no longer has, removed at the end.
+    removed: int
+    #: Why the job failed; null otherwise.
+    error: str | None

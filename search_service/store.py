@@ -1,0 +1,577 @@
+"""SQL for the search database; nothing else in the service writes SQL.
+
+:class:`SearchStore` opens a transaction and hands out a :class:`SearchTransaction`
+whose methods each run one parameterised statement (or a fixed pair). Column names
+and orderings come only from the fixed tables below, never from a request; query
+words reach PostgreSQL as quoted ``tsquery`` lexemes, so no operator a client
+types is ever parsed as one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import psycopg2.extras
+from psycopg2 import sql
+
+from search_service.cursors import Position
+from search_service.documents import Document, IndexedNote
+from search_service.matching import MAX_CLOSE_WORDS, MAX_TERMS, TextQuery
+from search_service.schemas import SearchQuery
+from shared.database import Database
+
+Row = dict[str, Any]
+
+#: The text search configuration (``unaccent`` + ``simple``) of every vector and query.
+CONFIG = "clientele_search"
+#: ``ts_rank`` weights of D (notes), C (city, tags), B (email, company), A (name).
+RANK_WEIGHTS = "{0.1, 0.2, 0.4, 1.0}"
+#: The newest notes of a customer are searched up to this many characters in all.
+NOTES_INDEXED_CHARACTERS = 100_000
+#: Trigram similarity that lets a vocabulary word through to the Levenshtein check.
+#: Two changed letters in a 9-letter word leave a similarity of 0.25 at worst; lower
+#: lets more words through to the exact check (see bench/search_latency.py).
+CLOSE_WORD_SIMILARITY = 0.2
+#: Shortest word kept in the typo vocabulary: a 5-letter query word with one typo
+#: can be a 4-letter word.
+VOCABULARY_MIN_LENGTH = 4
+#: fuzzystrmatch's levenshtein() refuses longer strings.
+LEVENSHTEIN_MAX_LENGTH = 255
+#: Most values each facet lists.
+FACET_SIZE = 20
+SUGGEST_WORD_PREFIX_FROM = 2
+
+# ts_headline marks matches with these, as they never occur in stored text (the
+# customer service refuses control characters); api.py turns them into <mark>.
+MARK_START = "\x02"
+MARK_END = "\x03"
+FIELD_HEADLINE = f'HighlightAll=true, StartSel="{MARK_START}", StopSel="{MARK_END}"'
+NOTE_HEADLINE = (
+    f'MaxWords=24, MinWords=8, ShortWord=2, MaxFragments=2, FragmentDelimiter=" … ",'
+    f' StartSel="{MARK_START}", StopSel="{MARK_END}"'
+)
+
+DOCUMENT_FIELDS = (
+    "customer_id",
+    "version",
+    "deleted",
+    "name",
+    "email",
+    "phone",
+    "company",
+    "country",
+    "city",
+    "segment",
+    "status",
+    "tags",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+)
+HIT_COLUMNS = sql.SQL(
+    "customer_id, version, name, email, phone, company, country, city, segment, status, tags,"
+    " created_at, updated_at, name_key"
+)
+JOB_COLUMNS = sql.SQL(
+    "id, generation, status, started_at, heartbeat_at, finished_at, start_change,"
+    " seen, upserted, removed, error"
+)
+
+#: sort -> (ORDER BY, the row comparison meaning "after the cursor" in that order)
+ORDERINGS: Mapping[str, tuple[str, str]] = {
+    "relevance": (
+        "score DESC, created_at DESC, customer_id DESC",
+        "(score, created_at, customer_id) < (%s::float8, %s, %s)",
+    ),
+    "name": ("name_key ASC, customer_id ASC", "(name_key, customer_id) > (%s, %s)"),
+    "created": ("created_at ASC, customer_id ASC", "(created_at, customer_id) > (%s, %s)"),
+    "-created": ("created_at DESC, customer_id DESC", "(created_at, customer_id) < (%s, %s)"),
+}
+
+
+def tsquery_lexeme(word: str) -> str:
+    """``word`` as one quoted ``tsquery`` lexeme (quotes doubled, backslashes escaped)."""
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _alternatives(text: TextQuery) -> list[list[str]]:
+    """For each term: itself as a prefix, then each close word in names, emails, companies."""
+    return [
+        [
+            f"{tsquery_lexeme(term.term)}:*",
+            *(f"{tsquery_lexeme(word)}:AB" for word in term.close_words),
+        ]
+        for term in text.terms
+    ]
+
+
+def tsqueries(text: TextQuery) -> dict[str, str]:
+    """The ``tsquery`` texts a search runs: what matches, what needs no typo, what is exact."""
+    alternatives = _alternatives(text)
+    return {
+        # Every term, as a prefix or as one of its close words.
+        "match": " & ".join(f"({' | '.join(options)})" for options in alternatives),
+        # Every term as a prefix: the hit needed no typo.
+        "prefix": " & ".join(options[0] for options in alternatives),
+        # Every term as a whole word.
+        "exact": " & ".join(tsquery_lexeme(term.term) for term in text.terms),
+        # Any term in any form: what a snippet marks.
+        "any": " | ".join(option for options in alternatives for option in options),
+    }
+
+
+class SearchStore:
+    """The search database, one transaction at a time."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    @contextmanager
+    def transaction(self) -> Iterator[SearchTransaction]:
+        """Statements in one transaction: committed at the end, rolled back on error."""
+        with self._database.transaction() as cursor:
+            yield SearchTransaction(cursor)
+
+
+class SearchTransaction:
+    """The statements the service layer may run, inside one open transaction."""
+
+    def __init__(self, cursor: psycopg2.extras.RealDictCursor) -> None:
+        self._cursor = cursor
+
+    def _all(self, query: sql.Composable | str, params: Any = None) -> list[Row]:
+        self._cursor.execute(query, params)
+        return [dict(row) for row in self._cursor.fetchall()]
+
+    def _one(self, query: sql.Composable | str, params: Any = None) -> Row | None:
+        self._cursor.execute(query, params)
+        row = self._cursor.fetchone()
+        return dict(row) if row is not None else None
+
+    # -- writing the index ------------------------------------------------------------
+
+    def upsert_documents(self, documents: Sequence[Document], *, by_event: bool) -> set[UUID]:
+        """Store each document unless one of the same or a newer version is held.
+
+        At most one document per customer (a statement cannot update a row twice).
+        Returns the customers whose document changed. A change made by an event is
+        stamped from ``document_changes``, which a running reindex compares with its
+        start to leave that document alone.
+        """
+        if not documents:
+            return set()
+        stamp = sql.SQL(", change_seq = nextval('document_changes')" if by_event else "")
+        statement = sql.SQL(
+            "INSERT INTO documents ({fields}) VALUES %s"
+            " ON CONFLICT (customer_id) DO UPDATE SET {updates}{stamp}"
+            " WHERE documents.version < EXCLUDED.version RETURNING customer_id"
+        ).format(
+            fields=sql.SQL(", ").join(map(sql.Identifier, DOCUMENT_FIELDS)),
+            updates=sql.SQL(", ").join(
+                sql.SQL("{field} = EXCLUDED.{field}").format(field=sql.Identifier(field))
+                for field in DOCUMENT_FIELDS[1:]
+            ),
+            stamp=stamp,
+        )
+        # Ordered by id, so two writers lock the same rows in the same order.
+        rows = [_document_values(document) for document in sorted(documents, key=_by_customer)]
+        template = "(" + ", ".join(["%s"] * 11) + ", %s::text[], %s, %s, %s)"
+        changed = psycopg2.extras.execute_values(
+            self._cursor, statement, rows, template=template, page_size=len(rows), fetch=True
+        )
+        return {row["customer_id"] for row in changed}
+
+    def insert_notes(self, notes: Sequence[IndexedNote]) -> set[UUID]:
+        """Store each note unless its id is already stored; the ids stored now."""
+        if not notes:
+            return set()
+        rows = [
+            (note.note_id, note.customer_id, note.author, note.body, note.created_at)
+            for note in sorted(notes, key=lambda note: note.note_id)
+        ]
+        inserted = psycopg2.extras.execute_values(
+            self._cursor,
+            "INSERT INTO notes (note_id, customer_id, author, body, created_at) VALUES %s"
+            " ON CONFLICT (note_id) DO NOTHING RETURNING note_id",
+            rows,
+            page_size=len(rows),
+            fetch=True,
+        )
+        return {row["note_id"] for row in inserted}
+
+    def refresh_documents(self, customer_ids: Iterable[UUID]) -> None:
+        """Rebuild the weighted vector of these documents and add their words to the vocabulary.
+
+        Weights: name A; email (whole and in parts) and company B; city and tags C;
+        the newest notes D.
+        """
+        ids = sorted(set(customer_ids))
+        if not ids:
+            return
+        self._cursor.execute(
+            """
+            UPDATE documents d SET search_vector =
+                   setweight(to_tsvector(%(config)s::regconfig, d.name), 'A')
+                || setweight(to_tsvector(%(config)s::regconfig, concat_ws(' ',
+                       d.email, translate(d.email, '@.+_-', '     '), d.company)), 'B')
+                || setweight(to_tsvector(%(config)s::regconfig, concat_ws(' ',
+                       d.city, array_to_string(d.tags, ' '))), 'C')
+                || setweight(to_tsvector(%(config)s::regconfig, coalesce((
+                       SELECT left(string_agg(n.body, ' ' ORDER BY n.created_at DESC, n.note_id),
+                                   %(notes_characters)s)
+                       FROM notes n WHERE n.customer_id = d.customer_id), '')), 'D')
+            WHERE d.customer_id = ANY(%(ids)s::uuid[]);
+
+            INSERT INTO vocabulary (word)
+            SELECT DISTINCT word.lexeme
+            FROM documents d,
+                 unnest(to_tsvector(%(config)s::regconfig, concat_ws(' ', d.name, d.company)))
+                     AS word
+            WHERE d.customer_id = ANY(%(ids)s::uuid[]) AND NOT d.deleted
+              AND char_length(word.lexeme) BETWEEN %(min_length)s AND %(max_length)s
+            ORDER BY word.lexeme
+            ON CONFLICT (word) DO NOTHING
+            """,
+            {
+                "config": CONFIG,
+                "ids": ids,
+                "notes_characters": NOTES_INDEXED_CHARACTERS,
+                "min_length": VOCABULARY_MIN_LENGTH,
+                "max_length": LEVENSHTEIN_MAX_LENGTH,
+            },
+        )
+
+    def mark_seen(self, customer_ids: Iterable[UUID], generation: int) -> None:
+        """Note that reindex ``generation`` listed these customers."""
+        self._cursor.execute(
+            "UPDATE documents SET seen_generation = %s WHERE customer_id = ANY(%s::uuid[])",
+            [generation, sorted(set(customer_ids))],
+        )
+
+    def remove_unseen(self, generation: int, start_change: int) -> int:
+        """Tombstone live documents reindex ``generation`` did not list and no event changed
+        since it started (``start_change``); how many."""
+        self._cursor.execute(
+            "UPDATE documents SET deleted = true, deleted_at = now()"
+            " WHERE NOT deleted AND seen_generation IS DISTINCT FROM %s AND change_seq <= %s",
+            [generation, start_change],
+        )
+        return int(self._cursor.rowcount)
+
+    # -- reading the index ------------------------------------------------------------
+
+    def query_terms(self, text: str) -> list[str]:
+        """The words of ``text`` as the index holds them (unaccented, lower case), in order."""
+        rows = self._all(
+            "SELECT word.lexeme FROM unnest(to_tsvector(%s::regconfig, %s)) AS word"
+            " ORDER BY word.positions[1] LIMIT %s",
+            [CONFIG, text, MAX_TERMS],
+        )
+        return [row["lexeme"] for row in rows]
+
+    def close_words(self, allowances: Mapping[str, int]) -> dict[str, list[str]]:
+        """For each term, the vocabulary words within its allowed typos, closest first.
+
+        Trigrams (an index) narrow the vocabulary; Levenshtein distance decides.
+        """
+        wanted = {term: typos for term, typos in allowances.items() if typos > 0}
+        if not wanted:
+            return {}
+        self._cursor.execute(
+            "SELECT set_config('pg_trgm.similarity_threshold', %s, true)",
+            [str(CLOSE_WORD_SIMILARITY)],
+        )
+        rows = self._all(
+            """
+            SELECT t.term, close.word
+            FROM unnest(%(terms)s::text[], %(typos)s::int[]) AS t(term, typos)
+            CROSS JOIN LATERAL (
+                SELECT v.word, levenshtein_less_equal(v.word, t.term, t.typos) AS distance
+                FROM vocabulary v
+                WHERE v.word %% t.term AND v.word <> t.term
+                  AND char_length(v.word) BETWEEN char_length(t.term) - t.typos
+                                              AND char_length(t.term) + t.typos
+                  AND CASE WHEN char_length(v.word) <= %(max_length)s
+                                AND char_length(t.term) <= %(max_length)s
+                           THEN levenshtein_less_equal(v.word, t.term, t.typos)
+                      END <= t.typos
+                ORDER BY distance, v.word
+                LIMIT %(per_term)s
+            ) AS close
+            ORDER BY t.term, close.distance, close.word
+            """,
+            {
+                "terms": list(wanted),
+                "typos": list(wanted.values()),
+                "max_length": LEVENSHTEIN_MAX_LENGTH,
+                "per_term": MAX_CLOSE_WORDS,
+            },
+        )
+        found: dict[str, list[str]] = {}
+        for row in rows:
+            found.setdefault(row["term"], []).append(row["word"])
+        return found
+
+    def search(
+        self, query: SearchQuery, text: TextQuery | None, sort: str, after: Position | None
+    ) -> list[Row]:
+        """Up to ``query.limit + 1`` hits in ``sort`` order after ``after``, with highlights."""
+        conditions, params = _conditions(query, text)
+        score, score_params = _score(text)
+        order, after_condition = ORDERINGS[sort]
+        page_conditions: list[sql.Composable] = [sql.SQL("true")]
+        page_params: list[Any] = []
+        if after is not None:
+            page_conditions = [sql.SQL(after_condition)]
+            page_params = _position_values(sort, after)
+        highlights, highlight_params = _highlights(text)
+        statement = sql.SQL(
+            "SELECT page.*, {highlights} FROM ("
+            " SELECT * FROM ("
+            "  SELECT {columns}, {score} AS score FROM documents d WHERE {conditions}"
+            " ) hits WHERE {after} ORDER BY {order} LIMIT %s"
+            ") page ORDER BY {order}"
+        ).format(
+            highlights=highlights,
+            columns=HIT_COLUMNS,
+            score=score,
+            conditions=sql.SQL(" AND ").join(conditions),
+            after=sql.SQL(" AND ").join(page_conditions),
+            order=sql.SQL(order),
+        )
+        return self._all(
+            statement,
+            [*highlight_params, *score_params, *params, *page_params, query.limit + 1],
+        )
+
+    def facets(self, query: SearchQuery, text: TextQuery | None) -> list[Row]:
+        """``(facet, value, count)`` rows over every hit, and one ``total`` row."""
+        conditions, params = _conditions(query, text)
+        statement = sql.SQL(
+            """
+            WITH hits AS MATERIALIZED (
+                SELECT status, country, segment, tags FROM documents d WHERE {conditions}
+            )
+            SELECT 'total' AS facet, NULL AS value, count(*) AS count FROM hits
+            UNION ALL (SELECT 'status', status, count(*) FROM hits
+                       GROUP BY status ORDER BY 3 DESC, 2 LIMIT {size})
+            UNION ALL (SELECT 'country', country, count(*) FROM hits WHERE country IS NOT NULL
+                       GROUP BY country ORDER BY 3 DESC, 2 LIMIT {size})
+            UNION ALL (SELECT 'segment', segment, count(*) FROM hits WHERE segment IS NOT NULL
+                       GROUP BY segment ORDER BY 3 DESC, 2 LIMIT {size})
+            UNION ALL (SELECT 'tag', tag, count(*) FROM hits CROSS JOIN unnest(hits.tags) AS tag
+                       GROUP BY tag ORDER BY 3 DESC, 2 LIMIT {size})
+            """
+        ).format(conditions=sql.SQL(" AND ").join(conditions), size=sql.Literal(FACET_SIZE))
+        return self._all(statement, params)
+
+    def fold(self, text: str) -> str:
+        """``text`` as names are compared: without accents, in lower case."""
+        row = self._one("SELECT search_fold(%s) AS folded", [text])
+        return str(row["folded"]) if row else text
+
+    def suggest(self, folded: str, limit: int) -> list[Row]:
+        """Names and companies starting with ``folded`` (tier 0) or with a word starting so (1)."""
+        escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        parts = [
+            _suggest_part("name", 0, "name_key LIKE %s"),
+            _suggest_part("company", 0, "company_key LIKE %s"),
+        ]
+        params: list[Any] = [f"{escaped}%", limit, f"{escaped}%", limit]
+        if len(folded) >= SUGGEST_WORD_PREFIX_FROM:
+            parts += [
+                _suggest_part("name", 1, "name_key LIKE %s"),
+                _suggest_part("company", 1, "company_key LIKE %s"),
+            ]
+            params += [f"% {escaped}%", limit, f"% {escaped}%", limit]
+        return self._all(sql.SQL(" UNION ALL ").join(parts), params)
+
+    # -- reindex jobs -----------------------------------------------------------------
+
+    def start_job(self, job_id: UUID, stale_seconds: float) -> Row | None:
+        """Start a job, first failing a running one that stopped beating; None if one runs."""
+        self._cursor.execute(
+            "UPDATE reindex_jobs SET status = 'failed', finished_at = now(), error = %s"
+            " WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %s)",
+            [ABANDONED, stale_seconds],
+        )
+        return self._one(
+            sql.SQL(
+                "INSERT INTO reindex_jobs (id, status, start_change)"
+                " SELECT %s, 'running', CASE WHEN is_called THEN last_value ELSE 0 END"
+                " FROM document_changes"
+                " ON CONFLICT ((true)) WHERE status = 'running' DO NOTHING RETURNING {}"
+            ).format(JOB_COLUMNS),
+            [job_id],
+        )
+
+    def running_job(self) -> Row | None:
+        """The job running now, if any."""
+        return self._one(
+            sql.SQL("SELECT {} FROM reindex_jobs WHERE status = 'running'").format(JOB_COLUMNS)
+        )
+
+    def find_job(self, job_id: UUID, stale_seconds: float) -> Row | None:
+        """A job; one still running whose heartbeat stopped reads as failed."""
+        return self._one(
+            sql.SQL(
+                "SELECT {}, status = 'running'"
+                " AND heartbeat_at < now() - make_interval(secs => %s) AS abandoned"
+                " FROM reindex_jobs WHERE id = %s"
+            ).format(JOB_COLUMNS),
+            [stale_seconds, job_id],
+        )
+
+    def record_progress(self, job_id: UUID, seen: int, upserted: int) -> None:
+        """Add a page's counts to a job and beat its heartbeat."""
+        self._cursor.execute(
+            "UPDATE reindex_jobs SET seen = seen + %s, upserted = upserted + %s,"
+            " heartbeat_at = now() WHERE id = %s",
+            [seen, upserted, job_id],
+        )
+
+    def finish_job(
+        self, job_id: UUID, status: str, *, removed: int = 0, error: str | None = None
+    ) -> None:
+        """Close a running job as ``succeeded`` or ``failed``."""
+        self._cursor.execute(
+            "UPDATE reindex_jobs SET status = %s, removed = %s, error = %s, finished_at = now(),"
+            " heartbeat_at = now() WHERE id = %s AND status = 'running'",
+            [status, removed, error, job_id],
+        )
+
+
+#: Why a running job that stopped beating is failed.
+ABANDONED = "abandoned: the process running it stopped before it finished"
+
+
+def _by_customer(document: Document) -> UUID:
+    return document.customer_id
+
+
+def _document_values(document: Document) -> tuple[Any, ...]:
+    return (
+        document.customer_id,
+        document.version,
+        document.deleted,
+        document.name,
+        document.email,
+        document.phone,
+        document.company,
+        document.country,
+        document.city,
+        document.segment,
+        document.status,
+        list(document.tags),
+        document.created_at,
+        document.updated_at,
+        document.deleted_at,
+    )
+
+
+def _conditions(
+    query: SearchQuery, text: TextQuery | None
+) -> tuple[list[sql.Composable], list[Any]]:
+    """The WHERE clauses of a search: live documents, the words, the filters."""
+    conditions: list[sql.Composable] = [sql.SQL("NOT d.deleted")]
+    params: list[Any] = []
+    if text is not None:
+        conditions.append(
+            sql.SQL("(d.search_vector @@ %s::tsquery OR d.email_key = %s OR d.phone_digits = %s)")
+        )
+        params += [tsqueries(text)["match"], text.email, text.phone_digits]
+    filters: list[tuple[str, Any]] = [
+        ("d.status = %s", query.status),
+        ("d.country = %s", query.country),
+        ("d.segment = %s", query.segment),
+        ("d.tags @> %s::text[]", query.tag),
+        ("d.created_at >= %s", query.created_after),
+        ("d.created_at < %s", query.created_before),
+    ]
+    for condition, value in filters:
+        if value is not None:
+            conditions.append(sql.SQL(condition))
+            params.append(value)
+    return conditions, params
+
+
+def _score(text: TextQuery | None) -> tuple[sql.Composable, list[Any]]:
+    """Relevance: an exact email or phone (4), no typo needed (2), whole words (0.1), then
+    ``ts_rank`` by field weight (below 1). Zero without words."""
+    if text is None:
+        return sql.SQL("0::float8"), []
+    queries = tsqueries(text)
+    return (
+        sql.SQL(
+            "(CASE WHEN d.email_key = %s OR d.phone_digits = %s THEN 4::float8 ELSE 0 END"
+            " + CASE WHEN d.search_vector @@ %s::tsquery THEN 2::float8 ELSE 0 END"
+            " + CASE WHEN d.search_vector @@ %s::tsquery THEN 0.1::float8 ELSE 0 END"
+            " + ts_rank(%s::float4[], d.search_vector, %s::tsquery, 32)::float8)"
+        ),
+        [
+            text.email,
+            text.phone_digits,
+            queries["prefix"],
+            queries["exact"],
+            RANK_WEIGHTS,
+            queries["match"],
+        ],
+    )
+
+
+def _highlights(text: TextQuery | None) -> tuple[sql.Composable, list[Any]]:
+    """Marked name, company and best note passage of a page's hits (none without words)."""
+    if text is None:
+        return (
+            sql.SQL(
+                "NULL::text AS name_highlight, NULL::text AS company_highlight,"
+                " NULL::text AS notes_highlight"
+            ),
+            [],
+        )
+    marks = MARK_START + MARK_END
+    marked = tsqueries(text)["any"]
+    return (
+        sql.SQL(
+            "ts_headline({config}, translate(page.name, %s, ''), %s::tsquery, %s)"
+            " AS name_highlight,"
+            " CASE WHEN page.company IS NOT NULL THEN"
+            "  ts_headline({config}, translate(page.company, %s, ''), %s::tsquery, %s)"
+            " END AS company_highlight,"
+            " (SELECT ts_headline({config}, translate(n.body, %s, ''), %s::tsquery, %s)"
+            "  FROM notes n WHERE n.customer_id = page.customer_id AND n.body_vector @@ %s::tsquery"
+            "  ORDER BY ts_rank(n.body_vector, %s::tsquery) DESC, n.created_at DESC LIMIT 1"
+            " ) AS notes_highlight"
+        ).format(config=sql.SQL("{}::regconfig").format(sql.Literal(CONFIG))),
+        [
+            *(marks, marked, FIELD_HEADLINE),
+            *(marks, marked, FIELD_HEADLINE),
+            *(marks, marked, NOTE_HEADLINE, marked, marked),
+        ],
+    )
+
+
+def _position_values(sort: str, after: Position) -> list[Any]:
+    if sort == "relevance":
+        return [after.score, after.created_at, after.customer_id]
+    if sort == "name":
+        return [after.name_key, after.customer_id]
+    return [after.created_at, after.customer_id]
+
+
+def _suggest_part(field: str, tier: int, condition: str) -> sql.Composable:
+    key = f"{field}_key"
+    return sql.SQL(
+        "(SELECT DISTINCT ON ({key}) {field} AS text, {field_name} AS field, {tier} AS tier,"
+        " {key} AS key FROM documents WHERE NOT deleted AND {condition}"
+        " ORDER BY {key} LIMIT %s)"
+    ).format(
+        key=sql.Identifier(key),
+        field=sql.Identifier(field),
+        field_name=sql.Literal(field),
+        tier=sql.Literal(tier),
+        condition=sql.SQL(condition),
+    )

@@ -1,0 +1,1 @@
+"""Tests of the search service: the index from events, the search API, the consumer, reindex."""
