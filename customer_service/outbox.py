@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import psycopg2.extras
 
@@ -25,7 +24,7 @@ CLAIM = """
         SELECT id FROM outbox WHERE published_at IS NULL
         ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
     )
-    SELECT o.id, o.event_id::text AS event_id, o.event_type, o.envelope
+    SELECT o.id, o.event_id::text AS event_id, o.event_type, o.envelope::text AS envelope
     FROM outbox o JOIN claimed USING (id)
     WHERE NOT EXISTS (
         SELECT 1 FROM outbox earlier
@@ -43,7 +42,8 @@ class PendingEvent:
     row_id: int
     event_id: str
     event_type: str
-    envelope: dict[str, Any]
+    #: The envelope's JSON text, published as it is (no decoding and encoding again).
+    envelope: str
 
 
 class Claim:

@@ -12,7 +12,6 @@ published, in the claim's own transaction. Published rows are pruned after
 
 from __future__ import annotations
 
-import json
 import logging
 import select
 import time
@@ -64,7 +63,7 @@ def publish_pending_events(outbox: Outbox, publisher: ConfirmingPublisher, batch
             [
                 Outgoing(
                     routing_key=event.event_type,
-                    body=json.dumps(event.envelope, separators=(",", ":")).encode("utf-8"),
+                    body=event.envelope.encode("utf-8"),
                     message_id=event.event_id,
                 )
                 for event in claim.events
