@@ -56,8 +56,15 @@ class Reindexer:
             logger.info("reindex %s succeeded; %d documents removed", run.job_id, removed)
         except Exception as error:
             logger.exception("reindex %s failed", run.job_id)
+            self._record_failure(run, str(error) or type(error).__name__)
+
+    def _record_failure(self, run: ReindexRun, reason: str) -> None:
+        try:
             with self._store.transaction() as tx:
-                tx.finish_job(run.job_id, "failed", error=str(error) or type(error).__name__)
+                tx.finish_job(run.job_id, "failed", error=reason)
+        except Exception:
+            # The database is away too: the job stops beating, and reads as failed.
+            logger.exception("reindex %s: could not record its failure", run.job_id)
 
     def _apply_page(self, run: ReindexRun, page: list[dict[str, object]]) -> None:
         documents = {

@@ -3,12 +3,14 @@
 ``openapi.yaml`` states the same rules for clients; ``tests/contract`` keeps the two
 in step. Filters only narrow a search, so a value that matches nothing (an unknown
 country, a tag nobody has) is an empty result, not an error; what cannot be
-stored or compared at all (NUL, lone surrogates, a time without an offset) is 422.
+stored or compared at all (control characters, lone surrogates, a time without an
+offset) is 422.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -71,10 +73,20 @@ def parse_rfc3339(value: Any) -> Any:
         return limit.replace(tzinfo=UTC)
 
 
+def refuse_controls(value: Any) -> Any:
+    """Text a client types in a search box: storable, and without control characters."""
+    value = check_text(value)
+    if isinstance(value, str) and any(unicodedata.category(c) == "Cc" for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
 QueryText = Annotated[
-    str, BeforeValidator(check_text), StringConstraints(max_length=MAX_QUERY_LENGTH)
+    str, BeforeValidator(refuse_controls), StringConstraints(max_length=MAX_QUERY_LENGTH)
 ]
-Label = Annotated[str, BeforeValidator(check_text), StringConstraints(min_length=1, max_length=64)]
+Label = Annotated[
+    str, BeforeValidator(refuse_controls), StringConstraints(min_length=1, max_length=64)
+]
 Country = Annotated[
     str, StringConstraints(pattern=COUNTRY_PATTERN), AfterValidator(lambda code: code.upper())
 ]
@@ -116,7 +128,9 @@ class SearchQuery(_Request):
 class SuggestQuery(_Request):
     """Query string of ``GET /search/suggest``."""
 
-    q: Annotated[str, BeforeValidator(check_text), StringConstraints(min_length=1, max_length=100)]
+    q: Annotated[
+        str, BeforeValidator(refuse_controls), StringConstraints(min_length=1, max_length=100)
+    ]
     limit: SuggestionCount = DEFAULT_SUGGESTIONS
 
 
