@@ -1,0 +1,1 @@
+"""The analytics service: rollups of customer events, served as summaries, series and breakdowns."""
