@@ -74,11 +74,12 @@ def upgrade() -> None:
         -- Sorting by name and by creation, keyset pages.
         CREATE INDEX documents_name_idx ON documents (name_key, customer_id) WHERE NOT deleted;
         CREATE INDEX documents_created_idx ON documents (created_at, customer_id) WHERE NOT deleted;
-        -- Suggestions: a name or company starting with what was typed (any collation) ...
+        -- Suggestions: a name or company starting with what was typed, in byte order
+        -- whatever the database's collation, so one index serves LIKE 'x%' and the order ...
         CREATE INDEX documents_name_prefix_idx
-            ON documents (name_key text_pattern_ops) WHERE NOT deleted;
+            ON documents ((name_key COLLATE "C")) WHERE NOT deleted;
         CREATE INDEX documents_company_prefix_idx
-            ON documents (company_key text_pattern_ops) WHERE NOT deleted;
+            ON documents ((company_key COLLATE "C")) WHERE NOT deleted;
         -- ... or with a later word starting so, found through trigrams.
         CREATE INDEX documents_name_trgm_idx
             ON documents USING gin (name_key gin_trgm_ops) WHERE NOT deleted;
@@ -106,13 +107,13 @@ def upgrade() -> None:
 
         CREATE INDEX notes_customer_idx ON notes (customer_id, created_at DESC);
 
-        -- Every word of every name and company: a misspelt query word is looked up here
-        -- (trigrams narrow, Levenshtein decides) and searched as the words it is close to.
+        -- Every word of every name and company: a misspelt query word is compared with
+        -- the words of a close length (Levenshtein) and searched as those it is close to.
         CREATE TABLE vocabulary (
             word  text PRIMARY KEY
         );
 
-        CREATE INDEX vocabulary_trgm_idx ON vocabulary USING gin (word gin_trgm_ops);
+        CREATE INDEX vocabulary_length_idx ON vocabulary (char_length(word));
 
         CREATE TABLE reindex_jobs (
             id             uuid PRIMARY KEY,
