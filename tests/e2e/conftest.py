@@ -102,7 +102,11 @@ def start_stack(
     exchanges: list[str] = []
     stacks: list[Stack] = []
 
-    def start(gateway_env: dict[str, str] | None = None, gateway_workers: int = 2) -> Stack:
+    def start(
+        gateway_env: dict[str, str] | None = None,
+        gateway_workers: int = 2,
+        amqp_url: str = broker.AMQP_URL,
+    ) -> Stack:
         gateway_declared = service_named("gateway")
         gateway_database = make_database(gateway_declared.package)
         gateway_port = free_port()
@@ -121,7 +125,7 @@ def start_stack(
                 service.database_url_variable: databases[service.name],
                 "JWT_JWKS_URL": jwks,
                 "LOG_LEVEL": "INFO",
-                "AMQP_URL": broker.AMQP_URL,
+                "AMQP_URL": amqp_url,
                 "EVENTS_EXCHANGE": exchange,
                 "DISCOVERY": "static",
                 "DISCOVERY_STATIC": discovery,

@@ -128,6 +128,7 @@ class WorkerProcess:
     metrics_port: int = field(default_factory=free_port)
     log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    _ready_path: str = "/readyz"
 
     @property
     def url(self) -> str:
@@ -142,6 +143,7 @@ class WorkerProcess:
     def start(self, log_dir: Path, *, ready: bool = True, timeout: float = 30.0) -> WorkerProcess:
         """Launch; wait until ``/readyz`` (or, with ``ready=False``, ``/healthz``) answers 200."""
         self.log_path = log_dir / f"{self.module}-{self.metrics_port}.log"
+        self._ready_path = "/readyz" if ready else "/healthz"
         environment = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
@@ -163,6 +165,13 @@ class WorkerProcess:
             self.stop()
             raise
         return self
+
+    def restart(self, timeout: float = 30.0) -> WorkerProcess:
+        """Start it again (after :meth:`kill` or :meth:`stop`), same port, same log."""
+        assert self.log_path is not None, "start() the process first"
+        return self.start(
+            self.log_path.parent, ready=self._ready_path == "/readyz", timeout=timeout
+        )
 
     def probe(self, path: str) -> int:
         """The status ``path`` answers with, or 0 if nothing listens."""
