@@ -33,7 +33,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help run test test-unit test-integration test-e2e setup setup-dev infra tools env \
-	databases admin lint typecheck pytest coverage security bandit audit bench lock hooks clean
+	databases admin lint typecheck pytest coverage security bandit audit bench soak lock hooks clean
 
 help: ## List every target (this is what `make` alone does)
 	@echo "Clientele: make <target>"
@@ -136,6 +136,12 @@ audit: $(VENV)/.installed-dev ## Audit every lock in requirements/ for known vul
 
 bench: setup-dev ## Measure the gateway's overhead (figures printed, see README)
 	$(BIN)/python -m bench.gateway_overhead
+
+# Stops and starts the machine's RabbitMQ: run it alone, not beside other tests.
+SOAK_ROUNDS ?= 10
+soak: setup-dev ## Many rounds of the event fault test (kills, real RabbitMQ restarts, redelivery)
+	SOAK_ROUNDS=$(SOAK_ROUNDS) SOAK_BROKER=rabbitmqctl $(BIN)/pytest -q -p no:cacheprovider -s -n 0 \
+		tests/e2e/test_event_faults.py
 
 # Each service's lock and run.txt take the dev lock's versions, so every lock agrees.
 lock: $(VENV)/.installed-dev ## Recompile every lock in requirements/ from its .in (LOCK_FLAGS=--upgrade to upgrade)
