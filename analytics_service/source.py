@@ -200,7 +200,9 @@ class HttpCustomerDirectory:
             raise SourceTimedOut(
                 "The customer service did not answer in time; nothing was changed"
             ) from None
-        except (OSError, http.client.HTTPException):
+        except http.client.HTTPException:
+            raise SourceBroken("The customer service answered something that is not HTTP") from None
+        except OSError:
             raise SourceUnavailable("The customer service cannot be reached") from None
         finally:
             connection.close()

@@ -7,6 +7,7 @@ and rollup rows are corrupted straight in the database, as drift would.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,13 @@ from tests.analytics_service.conftest import Deliver, Rollups
 from tests.analytics_service.customer_source import CustomerServiceThread
 from tests.support.databases import Query
 from tests.support.tokens import TestIssuer
+from tests.support.upstreams import (
+    Behaviour,
+    BrokenUpstream,
+    answers_garbage,
+    answers_slowly,
+    read_request_head,
+)
 
 
 def today() -> str:
@@ -295,3 +303,75 @@ def test_a_walk_over_many_pages_sees_every_customer(
     assert (report.source_customers, report.customers.added) == (5, 5)
     assert rollups.dimensions()[("country", "FR")] == 2
     assert rollups.kept() == rollups.recounted()
+
+
+def answers_200_with(body: bytes) -> Behaviour:
+    """Reads the request, then answers 200 with ``body`` as JSON."""
+
+    def behave(connection: socket.socket) -> None:
+        read_request_head(connection)
+        connection.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+
+    return behave
+
+
+def answers_status(status: int) -> Behaviour:
+    """Reads the request, then answers ``status`` with an empty object."""
+
+    def behave(connection: socket.socket) -> None:
+        read_request_head(connection)
+        connection.sendall(
+            f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}".encode()
+        )
+
+    return behave
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "settings", "status", "slug"),
+    [
+        (answers_garbage, {}, 502, "source-bad-answer"),
+        (answers_200_with(b"not json"), {}, 502, "source-bad-answer"),
+        (
+            answers_200_with(b'{"items": [{"id": "x"}], "next_cursor": null}'),
+            {},
+            502,
+            "source-bad-answer",
+        ),
+        (
+            answers_200_with(b'{"items": [], "next_cursor": "again"}'),
+            {},
+            502,
+            "source-bad-answer",
+        ),
+        (answers_status(500), {}, 503, "source-unavailable"),
+        (answers_status(302), {}, 502, "source-bad-answer"),
+        (answers_slowly(5), {"RECONCILE_TIMEOUT_SECONDS": "0.5"}, 504, "reconcile-timed-out"),
+    ],
+)
+def test_a_customer_service_answering_wrong_fails_the_reconcile_and_changes_nothing(
+    make_app: Any,
+    issuer: TestIssuer,
+    analytics: AnalyticsService,
+    rollups: Rollups,
+    query: Query,
+    behaviour: Behaviour,
+    settings: dict[str, str],
+    status: int,
+    slug: str,
+) -> None:
+    query("INSERT INTO dimension_counts VALUES ('tag', 'ghost', 5)")
+    upstream = BrokenUpstream(behaviour)
+    try:
+        client = make_app(
+            DISCOVERY_STATIC=f"customer_service={upstream.url}", **settings
+        ).test_client()
+        problem = reconcile(client, issuer, status)
+    finally:
+        upstream.close()
+
+    assert problem["type"].endswith(slug)
+    assert rollups.kept() == ({("tag", "ghost"): 5}, {})
