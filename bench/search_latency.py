@@ -228,7 +228,7 @@ def main() -> None:
         }
         print(f"{'query':<10} {'calls':>6} {'p50 ms':>8} {'p95 ms':>8}")
         for kind, calls in kinds.items():
-            timed(calls[:5])  # warm the cache and the plans
+            timed(calls[:20])  # warm the cache and the plans
             durations, results = timed(calls)
             print(
                 f"{kind:<10} {len(calls):>6} {statistics.median(durations):>8.2f}"
