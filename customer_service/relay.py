@@ -16,7 +16,6 @@ import logging
 import select
 import time
 
-import pika.exceptions
 import psycopg2
 import psycopg2.extensions
 from prometheus_client import Counter, Gauge, Histogram
@@ -25,7 +24,7 @@ from customer_service.outbox import Outbox
 from customer_service.settings import Settings
 from customer_service.store import OUTBOX_CHANNEL
 from shared.database import Database
-from shared.errors import ServiceUnavailable
+from shared.events.process import BROKER_AWAY, DATABASE_AWAY
 from shared.events.publisher import ConfirmingPublisher, Outgoing, PublishFailed, declare_topology
 from shared.events.topology import consuming_packages
 from shared.worker import WorkerState, run_worker
@@ -41,13 +40,7 @@ CONFIRM_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
 #: What means "the broker or the database is away", not "this code is wrong".
-TRANSIENT = (
-    PublishFailed,
-    pika.exceptions.AMQPError,
-    psycopg2.OperationalError,
-    ServiceUnavailable,
-    OSError,
-)
+TRANSIENT: tuple[type[BaseException], ...] = (PublishFailed, *BROKER_AWAY, *DATABASE_AWAY)
 #: How often the backlog gauge is refreshed and old rows pruned, in seconds.
 BACKLOG_EVERY = 5.0
 PRUNE_EVERY = 60.0

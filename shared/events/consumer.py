@@ -103,8 +103,17 @@ class EventConsumer:
         self._channel: Any = None
         self._retry_channel: Any = None
 
-    def run(self, stopping: threading.Event, on_ready: Callable[[], None] = lambda: None) -> None:
-        """Consume until ``stopping`` is set; the current batch is applied (or released) first."""
+    def run(
+        self,
+        stopping: threading.Event,
+        on_ready: Callable[[], None] = lambda: None,
+        on_tick: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Consume until ``stopping`` is set; the current batch is applied (or released) first.
+
+        ``on_tick`` is called on every turn of the loop, at least every ``idle_seconds``
+        with or without messages: the worker's liveness.
+        """
         connection = pika.BlockingConnection(self._parameters)
         try:
             self._channel = connection.channel()
@@ -117,6 +126,7 @@ class EventConsumer:
             for method, properties, body in self._channel.consume(
                 self._queues.main, inactivity_timeout=self._options.idle_seconds
             ):
+                on_tick()
                 if method is None:
                     self._flush(batch)
                     if stopping.is_set():

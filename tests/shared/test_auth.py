@@ -28,6 +28,7 @@ from shared.auth import (
 )
 from shared.contract import Contract, ContractError
 from shared.errors import PROBLEM_JSON, Forbidden, ServiceUnavailable, Unauthorized
+from shared.services import role_scopes
 from shared.web.app import OPERATIONAL_PATHS
 from shared.web.auth import (
     bind_principal,
@@ -80,7 +81,7 @@ def test_valid_token_names_the_principal_and_its_scopes(issuer, verifier):
         subject=claims["sub"],
         name="agent-user",
         role="agent",
-        scopes=frozenset({"customers:read", "customers:write"}),
+        scopes=frozenset(role_scopes()["agent"]),
         kind="user",
         token_id=claims["jti"],
     )
