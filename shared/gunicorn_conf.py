@@ -1,7 +1,8 @@
 """Gunicorn settings shared by every service (``gunicorn -c shared/gunicorn_conf.py``).
 
-Threaded workers (``gthread``, see ``shared.gunicorn_worker``) with keep-alive;
-the worker and thread counts come from ``WEB_CONCURRENCY`` and ``GUNICORN_THREADS``. When
+gevent workers (``shared.gunicorn_worker``: one greenlet per connection, header
+and body read deadlines from ``HEADER_READ_TIMEOUT`` and ``BODY_READ_TIMEOUT``);
+``WEB_CONCURRENCY`` workers of up to ``WORKER_CONNECTIONS`` connections each. When
 ``PROMETHEUS_MULTIPROC_DIR`` is set, the folder is emptied at start and each
 dead worker's samples are marked so the metrics listener sums the live ones.
 
@@ -20,9 +21,12 @@ from typing import Any
 from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-# gthread, whose own error answers (414, 431, 400 on broken framing) are problem+json.
-worker_class = "shared.gunicorn_worker.ProblemThreadWorker"
+# Per worker; a slow client costs a greenlet, so a few hundred of them fit beside the traffic.
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))
+# gevent with read deadlines, whose own error answers (414, 431, 400, 408) are problem+json.
+worker_class = "shared.gunicorn_worker.ProblemGeventWorker"
+# Only a switch under this worker: the wait for the next request is the header deadline.
+# Never 0: the async worker would then read a request's headers with no deadline at all.
 keepalive = 5
 timeout = 30
 graceful_timeout = 10
