@@ -1,36 +1,22 @@
 """Opaque keyset-pagination cursors.
 
-A cursor is URL-safe base64 (unpadded) of a small JSON object holding the sort it
-was made for and the last row's sort value and id. The next page starts strictly
-after that ``(value, id)`` pair, so pages never skip or repeat rows, however many
-rows are inserted or deleted meanwhile. Clients must treat cursors as opaque.
+A cursor (``shared.cursors``: URL-safe base64 of a small JSON object) holds the
+sort it was made for and the last row's sort value and id. The next page starts
+strictly after that ``(value, id)`` pair, so pages never skip or repeat rows,
+however many rows are inserted or deleted meanwhile. Clients must treat cursors
+as opaque.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-from customer_service.fields import to_utc
-from shared.errors import BadRequest
+from shared.cursors import InvalidCursor, decode_payload, decode_time, encode_payload
 from shared.text import text_problem
 
-
-class InvalidCursor(BadRequest):
-    """The cursor was not made by this service, or for another sort order."""
-
-    slug = "invalid-cursor"
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(
-            f"Invalid cursor: {reason}",
-            errors=[{"field": "cursor", "message": reason, "code": "invalid_cursor"}],
-        )
+__all__ = ["InvalidCursor", "Position", "decode_cursor", "encode_cursor", "sorts_by_time"]
 
 
 @dataclass(frozen=True)
@@ -49,17 +35,12 @@ def sorts_by_time(sort: str) -> bool:
 def encode_cursor(sort: str, position: Position) -> str:
     """The opaque cursor for the page after ``position`` in ``sort`` order."""
     value = position.value.isoformat() if isinstance(position.value, datetime) else position.value
-    payload = json.dumps(
-        {"sort": sort, "after": value, "id": str(position.id)},
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return base64.urlsafe_b64encode(payload.encode("utf-8")).decode("ascii").rstrip("=")
+    return encode_payload({"sort": sort, "after": value, "id": str(position.id)})
 
 
 def decode_cursor(cursor: str, sort: str) -> Position:
     """The position a cursor holds; :class:`InvalidCursor` unless it fits ``sort``."""
-    payload = _payload(cursor)
+    payload = decode_payload(cursor)
     if payload.get("sort") != sort:
         raise InvalidCursor(f"it was made for another sort order than {sort!r}")
     raw_value, raw_id = payload.get("after"), payload.get("id")
@@ -70,29 +51,7 @@ def decode_cursor(cursor: str, sort: str) -> Position:
     except ValueError:
         raise InvalidCursor("it does not hold a row id") from None
     if sorts_by_time(sort):
-        return Position(_timestamp(raw_value), row_id)
+        return Position(decode_time(raw_value), row_id)
     if text_problem(raw_value):
         raise InvalidCursor("it holds a value that is not text")
     return Position(raw_value, row_id)
-
-
-def _payload(cursor: str) -> dict[str, Any]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        raw = base64.b64decode(padded, altchars=b"-_", validate=True)
-        payload = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
-        raise InvalidCursor("it is not a cursor this service made") from None
-    if not isinstance(payload, dict):
-        raise InvalidCursor("it is not a cursor this service made")
-    return payload
-
-
-def _timestamp(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidCursor("it does not hold a timestamp") from None
-    if moment.tzinfo is None:
-        raise InvalidCursor("it holds a timestamp without an offset")
-    return to_utc(moment)
