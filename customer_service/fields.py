@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from datetime import UTC, datetime
 from typing import Any
 
 import email_validator
@@ -27,11 +25,6 @@ MAX_ATTRIBUTE_KEYS = 256
 #: Largest ``attributes`` may be, as compact UTF-8 JSON: a customer is a record,
 #: not a document store, and every listing page carries it.
 MAX_ATTRIBUTE_BYTES = 16_384
-
-_RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
-_DIGITS = re.compile(r"[0-9]+")
 
 
 def normalise_email(value: str) -> str:
@@ -97,40 +90,3 @@ def _check_json_text(value: str) -> None:
     problem = text_problem(value)
     if problem:
         raise ValueError(f"keys and strings {problem}")
-
-
-def parse_query_integer(value: Any) -> Any:
-    """Digits only: no sign, spaces, underscores or decimals in a query-string integer."""
-    if isinstance(value, str):
-        if not _DIGITS.fullmatch(value):
-            raise ValueError("must be a whole number written in digits")
-        return int(value)
-    return value
-
-
-def parse_rfc3339(value: Any) -> Any:
-    """An RFC 3339 date-time with its offset (``Z`` or ``+hh:mm``); no naive times."""
-    if isinstance(value, str):
-        if not _RFC3339.fullmatch(value):
-            raise ValueError(
-                "must be an RFC 3339 date-time with an offset, e.g. 2024-05-01T12:00:00Z"
-            )
-        try:
-            return to_utc(datetime.fromisoformat(value.upper()))
-        except ValueError:
-            raise ValueError("is not a real date and time") from None
-    return value
-
-
-def to_utc(moment: datetime) -> datetime:
-    """The same instant in UTC, clamped to the range Python can hold.
-
-    PostgreSQL refuses offsets beyond 15:59 that RFC 3339 allows, so instants go to
-    the database in UTC. Only 0001-01-01 and 9999-12-31 can overflow; clamping them
-    changes no answer, as no customer is that old or that new.
-    """
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        limit = datetime.min if moment.year == datetime.min.year else datetime.max
-        return limit.replace(tzinfo=UTC)

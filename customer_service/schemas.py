@@ -25,10 +25,10 @@ from customer_service.fields import (
     check_attributes,
     check_country,
     normalise_email,
-    parse_query_integer,
-    parse_rfc3339,
     unique_in_order,
 )
+from shared.cursors import Cursor
+from shared.query_parameters import Timestamp, parse_query_integer
 from shared.text import check_text, clean_label, clean_text
 
 PHONE_PATTERN = r"^\+?[0-9][0-9 ()\-.]{4,31}$"
@@ -36,9 +36,6 @@ COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
 MAX_TAGS = 50
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-MAX_CURSOR_LENGTH = 1024
-#: Cursors are URL-safe base64: anything else is not one of ours.
-CURSOR_PATTERN = r"^[A-Za-z0-9_-]+={0,2}$"
 
 Status = Literal["lead", "active", "churned"]
 CustomerSort = Literal["created_at", "-created_at", "name", "-name"]
@@ -94,10 +91,6 @@ NoteBody = Annotated[
     AfterValidator(clean_text),
 ]
 PageSize = Annotated[int, BeforeValidator(parse_query_integer), Field(ge=1, le=MAX_PAGE_SIZE)]
-Cursor = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)
-]
-Timestamp = Annotated[datetime, BeforeValidator(parse_rfc3339)]
 
 
 class _Request(BaseModel):

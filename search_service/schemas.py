@@ -9,9 +9,8 @@ offset) is 422.
 
 from __future__ import annotations
 
-import re
 import unicodedata
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -24,6 +23,8 @@ from pydantic import (
     StringConstraints,
 )
 
+from shared.cursors import Cursor
+from shared.query_parameters import Timestamp, parse_query_integer
 from shared.text import check_text
 
 Status = Literal["lead", "active", "churned"]
@@ -37,40 +38,7 @@ MAX_QUERY_LENGTH = 200
 MAX_TAG_FILTERS = 20
 DEFAULT_SUGGESTIONS = 5
 MAX_SUGGESTIONS = 10
-MAX_CURSOR_LENGTH = 1024
-CURSOR_PATTERN = r"^[A-Za-z0-9_-]+={0,2}$"
 COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
-_RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
-_DIGITS = re.compile(r"[0-9]+")
-
-
-def parse_query_integer(value: Any) -> Any:
-    """Digits only: no sign, spaces, underscores or decimals in a query-string integer."""
-    if isinstance(value, str):
-        if not _DIGITS.fullmatch(value):
-            raise ValueError("must be a whole number written in digits")
-        return int(value)
-    return value
-
-
-def parse_rfc3339(value: Any) -> Any:
-    """An RFC 3339 date-time with its offset, as UTC (PostgreSQL refuses offsets past 15:59)."""
-    if not isinstance(value, str):
-        return value
-    if not _RFC3339.fullmatch(value):
-        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2024-05-01T12:00:00Z")
-    try:
-        moment = datetime.fromisoformat(value.upper())
-    except ValueError:
-        raise ValueError("is not a real date and time") from None
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        # Only 0001-01-01 and 9999-12-31 overflow; as filters they mean "no bound".
-        limit = datetime.min if moment.year == datetime.min.year else datetime.max
-        return limit.replace(tzinfo=UTC)
 
 
 def refuse_controls(value: Any) -> Any:
@@ -94,10 +62,6 @@ PageSize = Annotated[int, BeforeValidator(parse_query_integer), Field(ge=1, le=M
 SuggestionCount = Annotated[
     int, BeforeValidator(parse_query_integer), Field(ge=1, le=MAX_SUGGESTIONS)
 ]
-Cursor = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)
-]
-Timestamp = Annotated[datetime, BeforeValidator(parse_rfc3339)]
 
 
 class _Request(BaseModel):
