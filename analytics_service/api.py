@@ -7,25 +7,20 @@ operation's scope and ``shared.web.auth`` checks it before a resource runs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import flask_restful
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, g
 
 from analytics_service.reconcile import CustomerDirectory, Reconciler
 from analytics_service.schemas import BreakdownQuery, SummaryQuery, TimeseriesQuery
 from analytics_service.service import AnalyticsService
 from shared.web.app import ProblemApi
 from shared.web.auth import bearer_token
+from shared.web.responses import json_response
 from shared.web.validation import parse_query
 
 #: Builds the customer service's directory for one caller: (token, request id) -> directory.
 DirectoryFactory = Callable[[str, str], CustomerDirectory]
-
-
-def json_response(payload: Any, status: int = 200) -> Response:
-    """A JSON response with the app's serialiser (field order kept)."""
-    return Response(current_app.json.dumps(payload), status=status, mimetype="application/json")
 
 
 class _ServiceResource(flask_restful.Resource):  # type: ignore[misc]

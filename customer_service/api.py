@@ -9,12 +9,10 @@ version is a 412 carrying the current ``ETag``, a created customer has a ``Locat
 from __future__ import annotations
 
 import re
-from typing import Any
-from urllib.parse import urlencode
 from uuid import UUID
 
 import flask_restful
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, request
 
 from customer_service.schemas import (
     CustomerCreate,
@@ -35,6 +33,7 @@ from shared.errors import BadRequest, PreconditionRequired
 from shared.web.app import ProblemApi
 from shared.web.auth import current_principal
 from shared.web.errors import problem_response
+from shared.web.responses import json_response, page_response
 from shared.web.validation import json_body, parse_body, parse_query
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -56,18 +55,6 @@ def version_mismatch_response(error: VersionMismatch) -> Response:
         "current_etag": etag,
     }
     return problem_response(problem, {**error.headers, "ETag": etag})
-
-
-def json_response(
-    payload: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    """A JSON response with the app's serialiser (field order kept)."""
-    return Response(
-        current_app.json.dumps(payload),
-        status=status,
-        headers=headers,
-        mimetype="application/json",
-    )
 
 
 def customer_response(
@@ -118,16 +105,6 @@ def idempotency_key() -> str | None:
     )
 
 
-def next_link(cursor: str) -> str:
-    """``Link`` header for the next page, relative to this request's own URL.
-
-    A query-only reference resolves against whatever path the client used, so it
-    stays right behind the gateway's ``/api/v1`` prefix.
-    """
-    params = [(name, value) for name, value in request.args.items(multi=True) if name != "cursor"]
-    return f'<?{urlencode([*params, ("cursor", cursor)])}>; rel="next"'
-
-
 class _ServiceResource(flask_restful.Resource):  # type: ignore[misc]
     """A resource holding the service it delegates to."""
 
@@ -141,10 +118,7 @@ class CustomerCollection(_ServiceResource):
     def get(self) -> Response:
         """A page of customers; ``Link: rel="next"`` when there is more."""
         page = self.service.list_customers(parse_query(CustomerQuery))
-        response = json_response(page.model_dump(mode="json"))
-        if page.next_cursor:
-            response.headers["Link"] = next_link(page.next_cursor)
-        return response
+        return page_response(page.model_dump(mode="json"))
 
     def post(self) -> Response:
         """Create a customer, at most once per ``Idempotency-Key``."""
@@ -203,10 +177,7 @@ class CustomerNotes(_ServiceResource):
     def get(self, customer_id: UUID) -> Response:
         """A page of the customer's notes, newest first."""
         page = self.service.list_notes(customer_id, parse_query(NoteQuery))
-        response = json_response(page.model_dump(mode="json"))
-        if page.next_cursor:
-            response.headers["Link"] = next_link(page.next_cursor)
-        return response
+        return page_response(page.model_dump(mode="json"))
 
     def post(self, customer_id: UUID) -> Response:
         """Add a note signed with the caller's name."""

@@ -6,36 +6,17 @@ operation's scope and ``shared.web.auth`` checks it before a resource runs.
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlencode
 from uuid import UUID
 
 import flask_restful
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response
 
 from search_service.schemas import SearchQuery, SuggestQuery
 from search_service.service import ReindexService, SearchService
 from shared.web.app import ProblemApi
 from shared.web.auth import bearer_token
+from shared.web.responses import json_response, page_response
 from shared.web.validation import parse_query
-
-
-def json_response(
-    payload: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    """A JSON response with the app's serialiser (field order kept)."""
-    return Response(
-        current_app.json.dumps(payload),
-        status=status,
-        headers=headers,
-        mimetype="application/json",
-    )
-
-
-def next_link(cursor: str) -> str:
-    """``Link`` header for the next page, relative to this request's own URL."""
-    params = [(name, value) for name, value in request.args.items(multi=True) if name != "cursor"]
-    return f'<?{urlencode([*params, ("cursor", cursor)])}>; rel="next"'
 
 
 class SearchResource(flask_restful.Resource):  # type: ignore[misc]
@@ -46,11 +27,7 @@ class SearchResource(flask_restful.Resource):  # type: ignore[misc]
 
     def get(self) -> Response:
         """A page of hits; ``Link: rel="next"`` when there is more."""
-        page = self.search.search(parse_query(SearchQuery))
-        response = json_response(page.model_dump(mode="json"))
-        if page.next_cursor:
-            response.headers["Link"] = next_link(page.next_cursor)
-        return response
+        return page_response(self.search.search(parse_query(SearchQuery)).model_dump(mode="json"))
 
 
 class SuggestResource(flask_restful.Resource):  # type: ignore[misc]
