@@ -15,15 +15,18 @@ current_event_id: ContextVar[str] = ContextVar("current_event_id", default="-")
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamp every record with the current request id, event id and the service name."""
+    """Stamp every record with the service name and the current request (or event) id."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, *, worker: bool = False) -> None:
         super().__init__()
         self.service = service
+        self.worker = worker
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = current_request_id.get()
-        record.event_id = current_event_id.get()
+        if self.worker:
+            record.event_id = current_event_id.get()
+        else:
+            record.request_id = current_request_id.get()
         record.service = self.service
         return True
 
@@ -43,7 +46,7 @@ def configure_logging(service: str, level: str = "INFO", *, worker: bool = False
             datefmt="%Y-%m-%dT%H:%M:%S%z",
         )
     )
-    handler.addFilter(RequestIdFilter(service))
+    handler.addFilter(RequestIdFilter(service, worker=worker))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

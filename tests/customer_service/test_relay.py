@@ -269,3 +269,4 @@ def test_sigterm_stops_it_cleanly_and_published_rows_are_pruned(
     assert outbox(database_url, "SELECT count(*) FROM outbox") <= 2
     last = json.loads(relay.output().splitlines()[-1])
     assert (last["message"], last["logger"], last["event_id"]) == ("stopped", "shared.worker", "-")
+    assert "request_id" not in last
