@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg2
-import psycopg2.extras
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from analytics_service.app import DATABASE_EXTENSION, create_app
+from analytics_service.app import create_app
 from analytics_service.events import change_of
 from analytics_service.rollups import Bucket, DailyKey
 from analytics_service.service import AnalyticsService
@@ -23,6 +22,7 @@ from shared.events.envelope import Event
 from tests.analytics_service.customer_source import CustomerServiceThread
 from tests.support.clock import MovableClock
 from tests.support.databases import Query
+from tests.support.service_fixtures import serving, sql_on
 from tests.support.tokens import TestIssuer
 
 #: "Now" for the apps these tests build: the histories (history.START) end before it.
@@ -61,17 +61,14 @@ def make_app(
     analytics_database: str, issuer: TestIssuer, clock: MovableClock
 ) -> Iterator[Callable[..., Flask]]:
     """Factory: the analytics app on the test database, with settings overridden."""
-    built: list[Flask] = []
+    with ExitStack() as built:
 
-    def make(**overrides: Any) -> Flask:
-        settings = Settings(ANALYTICS_DATABASE_URL=analytics_database, **overrides)
-        app = create_app(settings, key_source=issuer.key_source, clock=clock)
-        built.append(app)
-        return app
+        def make(**overrides: Any) -> Flask:
+            settings = Settings(ANALYTICS_DATABASE_URL=analytics_database, **overrides)
+            app = create_app(settings, key_source=issuer.key_source, clock=clock)
+            return built.enter_context(serving(app))
 
-    yield make
-    for app in built:
-        app.extensions[DATABASE_EXTENSION].close()
+        yield make
 
 
 @pytest.fixture
@@ -89,16 +86,8 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def query(analytics_database: str) -> Iterator[Query]:
     """Run SQL against the test database directly (autocommit); the rows as dicts."""
-    connection = psycopg2.connect(analytics_database)
-    connection.autocommit = True
-
-    def run(sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        with connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
-            cursor.execute(sql, params)
-            return [dict(row) for row in cursor.fetchall()] if cursor.description else []
-
-    yield run
-    connection.close()
+    with sql_on(analytics_database) as run:
+        yield run
 
 
 @pytest.fixture

@@ -12,13 +12,12 @@ import threading
 import uuid
 from typing import Any
 
-import psycopg2
-import psycopg2.extras
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from customer_service.app import DATABASE_EXTENSION, create_app
 from customer_service.settings import Settings
 from shared.events.envelope import Event
+from tests.support.service_fixtures import sql_on
 from tests.support.tokens import TestIssuer
 
 TABLES = ("customers", "notes", "idempotency_keys", "outbox")
@@ -49,18 +48,9 @@ class CustomerServiceThread:
         self._thread.join(timeout=5)
         self.app.extensions[DATABASE_EXTENSION].close()
 
-    def _sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        connection = psycopg2.connect(self.database_url)
-        try:
-            with (
-                connection,
-                connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor,
-            ):
-                cursor.execute(statement, params)
-                rows = [dict(row) for row in cursor.fetchall()] if cursor.description else []
-        finally:
-            connection.close()
-        return rows
+    def _sql(self, statement: str) -> list[dict[str, Any]]:
+        with sql_on(self.database_url) as run:
+            return run(statement)
 
     def empty(self) -> None:
         """Remove every customer, note and event: the test starts from nothing."""

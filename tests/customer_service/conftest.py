@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
-import psycopg2
-import psycopg2.extras
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from customer_service.app import DATABASE_EXTENSION, create_app
+from customer_service.app import create_app
 from customer_service.settings import Settings
 from tests.customer_service.api_client import CustomerApi
 from tests.support.databases import Query
+from tests.support.service_fixtures import serving, sql_on
 from tests.support.tokens import TestIssuer
 
 
@@ -39,9 +37,8 @@ def settings(customer_database: str) -> Settings:
 @pytest.fixture(scope="session")
 def app(settings: Settings, issuer: TestIssuer) -> Iterator[Flask]:
     """The customer API, trusting ``issuer``'s key."""
-    app = create_app(settings, key_source=issuer.key_source)
-    yield app
-    app.extensions[DATABASE_EXTENSION].close()
+    with serving(create_app(settings, key_source=issuer.key_source)) as app:
+        yield app
 
 
 @pytest.fixture
@@ -59,13 +56,5 @@ def api(client: FlaskClient, issuer: TestIssuer) -> CustomerApi:
 @pytest.fixture
 def query(customer_database: str) -> Iterator[Query]:
     """Run SQL against the test database directly (autocommit); the rows as dicts."""
-    connection = psycopg2.connect(customer_database)
-    connection.autocommit = True
-
-    def run(sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        with connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
-            cursor.execute(sql, params)
-            return [dict(row) for row in cursor.fetchall()] if cursor.description else []
-
-    yield run
-    connection.close()
+    with sql_on(customer_database) as run:
+        yield run

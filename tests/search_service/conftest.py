@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import psycopg2
-import psycopg2.extras
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from search_service.app import DATABASE_EXTENSION, create_app
+from search_service.app import create_app
 from search_service.events import EventIndexer
 from search_service.settings import Settings
 from search_service.store import SearchStore
@@ -19,6 +17,7 @@ from shared.database import Database
 from shared.discovery import StaticDiscovery
 from tests.search_service.customer_events import CustomerHistory
 from tests.support.databases import Query
+from tests.support.service_fixtures import serving, sql_on
 from tests.support.tokens import TestIssuer
 
 
@@ -50,8 +49,8 @@ def app(
         key_source=issuer.key_source,
         discovery=StaticDiscovery({"customer_service": customer_service_urls}),
     )
-    yield app
-    app.extensions[DATABASE_EXTENSION].close()
+    with serving(app):
+        yield app
 
 
 @pytest.fixture(scope="session")
@@ -65,16 +64,8 @@ def search_store(search_database: str) -> Iterator[SearchStore]:
 @pytest.fixture
 def query(search_database: str) -> Iterator[Query]:
     """Run SQL against the test database directly (autocommit); the rows as dicts."""
-    connection = psycopg2.connect(search_database)
-    connection.autocommit = True
-
-    def run(sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        with connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
-            cursor.execute(sql, params)
-            return [dict(row) for row in cursor.fetchall()] if cursor.description else []
-
-    yield run
-    connection.close()
+    with sql_on(search_database) as run:
+        yield run
 
 
 @pytest.fixture
