@@ -18,32 +18,15 @@ from typing import Any
 import email_validator
 import iso3166
 import jsonschema_rs
-import psycopg2
 import pytest
-import schemathesis
 import yaml
 from flask import Flask
 from hypothesis import HealthCheck, settings
 from pydantic import BaseModel
 from schemathesis import Case
-from schemathesis.checks import (
-    allow_header_conformance,
-    content_type_conformance,
-    ensure_resource_availability,
-    ignored_auth,
-    missing_required_header,
-    negative_data_rejection,
-    not_a_server_error,
-    positive_data_acceptance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-    unsupported_method,
-    use_after_free,
-)
-from schemathesis.config import ProjectConfig
+from schemathesis.checks import positive_data_acceptance
 
-from customer_service.app import DATABASE_EXTENSION, OPENAPI_PATH, create_app
+from customer_service.app import OPENAPI_PATH, create_app
 from customer_service.fields import MAX_ATTRIBUTE_DEPTH
 from customer_service.schemas import (
     DEFAULT_PAGE_SIZE,
@@ -58,92 +41,35 @@ from customer_service.schemas import (
 )
 from customer_service.settings import Settings
 from shared.text import label_pattern, text_pattern
+from tests.support import contracts
+from tests.support.service_fixtures import serving, sql_on
 from tests.support.tokens import TestIssuer
 
-#: Every check schemathesis has for one response, "schema-valid requests are accepted" included.
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    response_headers_conformance,
-    negative_data_rejection,
-    positive_data_acceptance,
-    ignored_auth,
-    missing_required_header,
-    unsupported_method,
-    allow_header_conformance,
-]
-#: Checks that follow links: a created customer can be read, a deleted one cannot.
+#: Checks along the documented links: a created customer can be read, a deleted one cannot.
 # Along links, schemathesis cuts the recursive `attributes` schema (JsonValue) at a
 # depth and generates anything below it, NUL characters included; the service rightly
 # refuses those, so there "schema-valid" is not what the document says. The
-# operation-by-operation run above keeps that check.
+# operation-by-operation run keeps that check.
 WORKFLOW_CHECKS = [
-    *(check for check in CHECKS if check is not positive_data_acceptance),
-    ensure_resource_availability,
-    use_after_free,
+    *(check for check in contracts.CHECKS if check is not positive_data_acceptance),
+    *contracts.LINK_CHECKS,
 ]
-HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
 
-
-class LateBoundApp:
-    """A WSGI app forwarding to the app a fixture builds later.
-
-    Schemathesis needs the app when the module is imported (to generate the tests),
-    but the app needs a database that only a fixture can make; the lazy
-    ``schemathesis.pytest.from_fixture`` loader fails under pytest 9.
-    """
-
-    def __init__(self) -> None:
-        self.app: Flask | None = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        assert self.app is not None, "the contract_app fixture is not active"
-        return self.app(environ, start_response)
-
-
-APP = LateBoundApp()
-# Loaded from the file (what the app serves, as a test below proves) and sent to APP,
-# as ``schemathesis.openapi.from_wsgi`` would do with a ready app.
-schema = schemathesis.openapi.from_path(OPENAPI_PATH)
-schema.app = APP
-schema.config.generation.update(max_examples=25)
-# A cursor is opaque: every string is schema-valid, but only one the service issued
-# (for the same sort) is accepted; any other is 400 naming `cursor`, as the contract
-# says. Everywhere else a schema-valid request must be accepted.
-schema.config.operations = ProjectConfig.from_dict(
-    {
-        "operations": [
-            {
-                "include-operation-id": ["listCustomers", "listNotes"],
-                "checks": {
-                    "positive_data_acceptance": {
-                        "expected-statuses": ["2xx", "400", "401", "403", "404", "409", "429"]
-                    }
-                },
-            },
-            # Likewise every string is a schema-valid If-Match; only the current ETag (or
-            # *) matches, and any other is 412, as documented.
-            {
-                "include-operation-id": ["updateCustomer", "deleteCustomer", "restoreCustomer"],
-                "checks": {
-                    "positive_data_acceptance": {
-                        "expected-statuses": ["2xx", "401", "403", "404", "409", "412", "429"]
-                    }
-                },
-            },
-        ]
-    }
-).operations
+schema, APP = contracts.late_bound_schema(OPENAPI_PATH, max_examples=25)
+schema.config.operations = contracts.valid_requests_may_get(
+    # A cursor is opaque: every string is schema-valid, but only one the service issued
+    # (for the same sort) is accepted; any other is 400 naming `cursor`, as the contract
+    # says.
+    (["listCustomers", "listNotes"], ["2xx", "400", "401", "403", "404", "409", "429"]),
+    # Likewise every string is a schema-valid If-Match; only the current ETag (or *)
+    # matches, and any other is 412, as documented.
+    (
+        ["updateCustomer", "deleteCustomer", "restoreCustomer"],
+        ["2xx", "401", "403", "404", "409", "412", "429"],
+    ),
+)
 # A missing If-Match is 428 Precondition Required (RFC 6585), the status made for it.
 schema.config.checks.missing_required_header.expected_statuses = [400, 406, 428]
-
-
-@pytest.fixture(scope="module")
-def contract_issuer() -> TestIssuer:
-    """Signs the admin token every generated request carries."""
-    return TestIssuer()
 
 
 @pytest.fixture(scope="module")
@@ -158,22 +84,20 @@ def contract_app(contract_database: str, contract_issuer: TestIssuer) -> Iterato
     app = create_app(
         Settings(CUSTOMER_DATABASE_URL=contract_database), key_source=contract_issuer.key_source
     )
-    APP.app = app
-    yield app
-    APP.app = None
-    app.extensions[DATABASE_EXTENSION].close()
+    with serving(app), APP.serving(app):
+        yield app
 
 
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
 @pytest.mark.usefixtures("contract_app")
 def test_every_operation_keeps_its_contract(case: Case[Any], contract_issuer: TestIssuer) -> None:
-    checks = CHECKS
+    checks = contracts.CHECKS
     if case.body is not None and not _valid_body(case):
         # The generator does not apply every keyword (propertyNames under
         # additionalProperties), so a "positive" body can break the document: only
         # a body a JSON Schema validator finds valid must be accepted.
-        checks = [check for check in CHECKS if check is not positive_data_acceptance]
+        checks = [check for check in contracts.CHECKS if check is not positive_data_acceptance]
     case.call_and_validate(headers=contract_issuer.headers(), checks=checks)
 
 
@@ -218,68 +142,30 @@ def test_workflows_along_the_documented_links_keep_the_contract(
     contract_app: Flask, contract_issuer: TestIssuer, contract_database: str
 ) -> None:
     """Create, read, patch (with the ETag it got), delete, restore and note, as linked."""
-    headers = contract_issuer.headers()
-
-    class CustomerWorkflow(schema.as_state_machine()):  # type: ignore[misc]
-        def setup(self) -> None:
-            # Each scenario starts from empty tables, so replaying it gives the same answers.
-            with psycopg2.connect(contract_database) as connection, connection.cursor() as cursor:
-                cursor.execute("TRUNCATE customers, notes, idempotency_keys")
-            connection.close()
-
-        def get_call_kwargs(self, case: Case[Any]) -> dict[str, Any]:
-            return {"headers": headers}
-
-        def validate_response(self, response: Any, case: Case[Any], **kwargs: Any) -> None:
-            case.validate_response(
-                response, checks=WORKFLOW_CHECKS, headers=headers, transport_kwargs=kwargs
-            )
-
-    CustomerWorkflow.run(
-        settings=settings(
+    with sql_on(contract_database) as query:
+        contracts.run_linked_workflows(
+            schema,
+            headers=contract_issuer.headers(),
+            checks=WORKFLOW_CHECKS,
             max_examples=30,
-            stateful_step_count=6,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
+            step_count=6,
+            # Each scenario starts from empty tables, so replaying it gives the same answers.
+            before_each=lambda: query("TRUNCATE customers, notes, idempotency_keys"),
         )
-    )
-
-
-def test_the_app_serves_this_document(contract_app: Flask) -> None:
-    served = contract_app.test_client().get("/openapi.json")
-
-    assert served.get_json() == yaml.safe_load(OPENAPI_PATH.read_text())
-
-
-def _document_routes() -> set[tuple[str, str]]:
-    document = yaml.safe_load(OPENAPI_PATH.read_text())
-    return {
-        (method.upper(), path)
-        for path, operations in document["paths"].items()
-        for method in operations
-        if method in HTTP_METHODS
-    }
-
-
-def _app_routes(app: Flask) -> set[tuple[str, str]]:
-    routes: set[tuple[str, str]] = set()
-    for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
-            continue
-        # Werkzeug writes /customers/<uuid:customer_id>; OpenAPI writes /customers/{customer_id}.
-        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
-        routes.update(
-            (method, path) for method in rule.methods or () if method.lower() in HTTP_METHODS
-        )
-    return routes
-
-
-def test_every_route_is_documented_and_every_documented_route_exists(contract_app: Flask) -> None:
-    assert _app_routes(contract_app) == _document_routes()
 
 
 DOCUMENT = yaml.safe_load(OPENAPI_PATH.read_text())
 COMPONENTS = DOCUMENT["components"]["schemas"]
+
+
+def test_the_app_serves_this_document(contract_app: Flask) -> None:
+    assert contract_app.test_client().get("/openapi.json").get_json() == DOCUMENT
+
+
+def test_every_route_is_documented_and_every_documented_route_exists(contract_app: Flask) -> None:
+    assert contracts.app_routes(contract_app) == contracts.document_routes(DOCUMENT)
+
+
 CONSTRAINTS = ("minLength", "maxLength", "pattern", "enum", "maxItems", "minimum", "maximum")
 
 
@@ -386,19 +272,7 @@ def test_documented_customer_matches_what_the_api_returns() -> None:
     [(CustomerQuery, "/customers"), (NoteQuery, "/customers/{customer_id}/notes")],
 )
 def test_documented_query_parameters_match_the_models(model: type[BaseModel], path: str) -> None:
-    parameters = [
-        _resolve_parameter(parameter) for parameter in DOCUMENT["paths"][path]["get"]["parameters"]
-    ]
-
-    assert {parameter["name"] for parameter in parameters if parameter["in"] == "query"} == set(
-        model.model_fields
-    )
-
-
-def _resolve_parameter(parameter: dict[str, Any]) -> dict[str, Any]:
-    if "$ref" in parameter:
-        return dict(DOCUMENT["components"]["parameters"][parameter["$ref"].rsplit("/", 1)[-1]])
-    return parameter
+    assert set(contracts.query_parameters(DOCUMENT, path)) == set(model.model_fields)
 
 
 def test_documented_attribute_nesting_ends_where_the_service_stops() -> None:

@@ -14,37 +14,24 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, settings
 from schemathesis import Case
-from schemathesis.config import ProjectConfig
 
 from gateway.app import CONTRACT_PATH, auth_components, create_app
 from gateway.settings import Settings
-from tests.contract.test_customer_contract import CHECKS, LateBoundApp
+from tests.support.contracts import CHECKS, late_bound_schema, valid_requests_may_get
 
-APP = LateBoundApp()
-schema = schemathesis.openapi.from_path(CONTRACT_PATH)
-schema.app = APP
-schema.config.generation.update(max_examples=25)
+schema, APP = late_bound_schema(CONTRACT_PATH, max_examples=25)
 # What no JSON Schema can say, documented as 422 instead: a new password must not be
 # guessable (zxcvbn, with the username as context), and a key's expiry must lie in the
 # future. Everywhere else a schema-valid request must be accepted.
-schema.config.operations = ProjectConfig.from_dict(
-    {
-        "operations": [
-            {
-                "include-operation-id": ["createUser", "updateUser", "createApiKey"],
-                "checks": {
-                    "positive_data_acceptance": {
-                        "expected-statuses": ["2xx", "401", "403", "404", "409", "422", "429"]
-                    }
-                },
-            }
-        ]
-    }
-).operations
+schema.config.operations = valid_requests_may_get(
+    (
+        ["createUser", "updateUser", "createApiKey"],
+        ["2xx", "401", "403", "404", "409", "422", "429"],
+    ),
+)
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +59,8 @@ def gateway_contract_app(make_database: Callable[[str], str]) -> Iterator[tuple[
         .post("/api/v1/auth/token", json={"username": "contract-admin", "password": password})
         .get_json()["access_token"]
     )
-    APP.app = app
-    yield app, token
-    APP.app = None
+    with APP.serving(app):
+        yield app, token
     auth.database.close()
 
 
