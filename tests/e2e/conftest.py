@@ -97,7 +97,8 @@ def start_stack(
     """Factory: the gateway, every routed service and every worker, one user per role logged in.
 
     Services start in declaration order, each told (``DISCOVERY_STATIC``) where
-    the ones before it are, so a service may call those it depends on.
+    the ones before it are, so a service may call those it depends on. ``only``
+    names the services (and their workers) a test needs, when not all of them.
     """
     exchanges: list[str] = []
     stacks: list[Stack] = []
@@ -106,6 +107,7 @@ def start_stack(
         gateway_env: dict[str, str] | None = None,
         gateway_workers: int = 2,
         amqp_url: str = broker.AMQP_URL,
+        only: tuple[str, ...] | None = None,
     ) -> Stack:
         gateway_declared = service_named("gateway")
         gateway_database = make_database(gateway_declared.package)
@@ -118,7 +120,9 @@ def start_stack(
         databases: dict[str, str] = {}
         discovery = ""
         for service in load_services():
-            if service.name == gateway_declared.name:
+            if service.name == gateway_declared.name or (
+                only is not None and service.name not in only
+            ):
                 continue
             databases[service.name] = make_database(service.package)
             env = {

@@ -19,6 +19,7 @@ def limited(start_stack) -> Stack:
     return start_stack(
         {"RATE_LIMIT_API": f"{API_LIMIT}/minute", "RATE_LIMIT_AUTH": f"{AUTH_LIMIT}/minute"},
         gateway_workers=3,
+        only=("customer",),
     )
 
 

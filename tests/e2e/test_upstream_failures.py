@@ -28,7 +28,7 @@ def gateway_in_front_of(start_stack) -> Callable[..., Stack]:
 
     def start(url: str, **env: str) -> Stack:
         return start_stack(
-            {"DISCOVERY_STATIC": f"customer_service={url}", **env}, gateway_workers=1
+            {"DISCOVERY_STATIC": f"customer_service={url}", **env}, gateway_workers=1, only=()
         )
 
     return start
