@@ -12,16 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.events.envelope import (
-    CREATED,
-    DELETED,
-    NOTE_ADDED,
-    RESTORED,
-    UPDATED,
-    Event,
-    rfc3339,
-    validate_envelope,
-)
+from shared.events.envelope import CREATED, DELETED, RESTORED, UPDATED, Event
+from tests.support.events import change_event, customer_row, note_added_event
 
 #: A fixed moment the histories start from, so days are known in advance.
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -43,31 +35,18 @@ class Customer:
     now: datetime = START
     step: timedelta = timedelta(minutes=1)
 
-    def _snapshot(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": "Ada Lovelace",
-            "email": f"ada-{self.id[:8]}@example.com",
-            "phone": None,
-            "company": None,
-            "country": self.country,
-            "city": None,
-            "segment": self.segment,
-            "status": self.status,
-            "tags": list(self.tags),
-            "attributes": {},
-            "created_at": rfc3339(self.created_at),
-            "updated_at": rfc3339(self.now),
-            "version": self.version,
-            "deleted_at": rfc3339(self.now) if self.deleted else None,
-        }
-
-    def _event(self, event_type: str, time: datetime, data: dict[str, Any]) -> Event:
-        event = Event(
-            type=event_type, subject=self.id, version=self.version, time=rfc3339(time), data=data
+    def _row(self) -> dict[str, Any]:
+        return customer_row(
+            self.id,
+            created_at=self.created_at,
+            updated_at=self.now,
+            version=self.version,
+            deleted_at=self.now if self.deleted else None,
+            country=self.country,
+            segment=self.segment,
+            status=self.status,
+            tags=list(self.tags),
         )
-        validate_envelope(event.to_document())
-        return event
 
     def _move(self, at: datetime | None) -> None:
         self.now = at or self.now + self.step
@@ -75,7 +54,7 @@ class Customer:
     def created(self) -> Event:
         """The creation (version 1) at ``created_at``."""
         self.now = self.created_at
-        return self._event(CREATED, self.now, self._snapshot())
+        return change_event(CREATED, self._row())
 
     def updated(self, at: datetime | None = None, **changes: Any) -> Event:
         """A change of some fields (``status``, ``country``, ``segment``, ``tags``)."""
@@ -83,30 +62,22 @@ class Customer:
             setattr(self, name, value)
         self.version += 1
         self._move(at)
-        return self._event(UPDATED, self.now, self._snapshot())
+        return change_event(UPDATED, self._row())
 
     def deleted_event(self, at: datetime | None = None) -> Event:
         """The soft delete."""
         self.deleted = True
         self.version += 1
         self._move(at)
-        return self._event(DELETED, self.now, self._snapshot())
+        return change_event(DELETED, self._row())
 
     def restored(self, at: datetime | None = None) -> Event:
         """The restore."""
         self.deleted = False
         self.version += 1
         self._move(at)
-        return self._event(RESTORED, self.now, self._snapshot())
+        return change_event(RESTORED, self._row())
 
     def note(self, at: datetime | None = None) -> Event:
         """A note added (the version stays)."""
-        created = at or self.now + self.step
-        data = self._snapshot()
-        data["note"] = {
-            "id": str(uuid.uuid4()),
-            "author": "agent-user",
-            "body": "Called back.",
-            "created_at": rfc3339(created),
-        }
-        return self._event(NOTE_ADDED, created, data)
+        return note_added_event(self._row(), created_at=at or self.now + self.step)

@@ -1,4 +1,4 @@
-"""Customer events as the customer service writes them, built for search tests."""
+"""One customer's life as the customer service publishes it, built for search tests."""
 
 from __future__ import annotations
 
@@ -7,54 +7,33 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.events.envelope import (
-    CREATED,
-    DELETED,
-    NOTE_ADDED,
-    RESTORED,
-    UPDATED,
-    Event,
-    rfc3339,
-)
+from shared.events.envelope import CREATED, DELETED, RESTORED, UPDATED, Event
+from tests.support.events import change_event, customer_row, note_added_event
 
 #: A fixed past moment, so created_at filters and sorts are exact.
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def snapshot(**fields: Any) -> dict[str, Any]:
-    """A whole customer as an event carries it; ``fields`` override any part."""
-    customer_id = str(fields.pop("id", uuid.uuid4()))
-    created = fields.pop("created_at", EPOCH)
-    return {
-        "id": customer_id,
-        "name": "Ada Lovelace",
-        "email": f"ada-{customer_id[:8]}@example.com",
-        "phone": None,
-        "company": None,
-        "country": None,
-        "city": None,
-        "segment": None,
-        "status": "lead",
-        "tags": [],
-        "attributes": {},
-        "created_at": rfc3339(created) if isinstance(created, datetime) else created,
-        "updated_at": rfc3339(EPOCH),
-        "version": 1,
-        "deleted_at": None,
-        **fields,
-    }
-
-
 @dataclass
 class CustomerHistory:
-    """One customer's life as events, each checked against the event schema."""
+    """One customer's life as events, each checked against the event schema.
+
+    ``fields`` set the customer's columns at creation (``id`` and ``created_at``
+    included); version ``n`` is written ``n`` seconds after :data:`EPOCH`.
+    """
 
     fields: dict[str, Any] = field(default_factory=dict)
     version: int = 1
     events: list[Event] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.current = snapshot(**self.fields)
+        fields = dict(self.fields)
+        self.current = customer_row(
+            str(fields.pop("id", uuid.uuid4())),
+            created_at=fields.pop("created_at", EPOCH),
+            updated_at=EPOCH,
+            **fields,
+        )
         self._emit(CREATED)
 
     @property
@@ -62,16 +41,16 @@ class CustomerHistory:
         """The customer's id."""
         return str(self.current["id"])
 
-    def _emit(self, event_type: str, **data: Any) -> Event:
+    @property
+    def _now(self) -> datetime:
+        return EPOCH + timedelta(seconds=self.version)
+
+    def _emit(self, event_type: str) -> Event:
         self.current["version"] = self.version
-        self.current["updated_at"] = rfc3339(EPOCH + timedelta(seconds=self.version))
-        event = Event(
-            type=event_type,
-            subject=self.id,
-            version=self.version,
-            data={**self.current, **data},
-        )
-        Event.from_document(event.to_document())  # schema-valid, as the producer's are
+        self.current["updated_at"] = self._now
+        return self._append(change_event(event_type, self.current))
+
+    def _append(self, event: Event) -> Event:
         self.events.append(event)
         return event
 
@@ -84,7 +63,7 @@ class CustomerHistory:
     def delete(self) -> Event:
         """The customer was soft-deleted."""
         self.version += 1
-        self.current["deleted_at"] = rfc3339(EPOCH + timedelta(days=1))
+        self.current["deleted_at"] = EPOCH + timedelta(days=1)
         return self._emit(DELETED)
 
     def restore(self) -> Event:
@@ -95,10 +74,4 @@ class CustomerHistory:
 
     def add_note(self, body: str) -> Event:
         """A note was added; the customer keeps its version."""
-        note = {
-            "id": str(uuid.uuid4()),
-            "author": "agent-user",
-            "body": body,
-            "created_at": rfc3339(EPOCH + timedelta(seconds=self.version)),
-        }
-        return self._emit(NOTE_ADDED, note=note)
+        return self._append(note_added_event(self.current, created_at=self._now, body=body))
