@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -194,3 +195,17 @@ def create_customer(stack: Stack, **fields: Any) -> dict[str, Any]:
     )
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+def wait_for(check: Callable[[], Any], timeout: float) -> Any:
+    """Poll ``check`` until it returns something truthy; its last answer at the deadline.
+
+    Changes travel outbox -> relay -> broker -> consumer before a service shows
+    them: tests wait for them with a deadline, never a fixed sleep.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)

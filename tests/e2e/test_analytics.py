@@ -8,28 +8,16 @@ broker -> consumer -> rollups.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import psycopg2
 import requests
 
-from tests.e2e.conftest import Stack, create_customer
+from tests.e2e.conftest import Stack, create_customer, wait_for
 
 #: How long a change may take to reach the rollups.
 PROPAGATION_SECONDS = 15.0
-
-
-def wait_for(check: Callable[[], Any], timeout: float = PROPAGATION_SECONDS) -> Any:
-    """Poll ``check`` until it returns something truthy; its last answer at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.1)
 
 
 def analytics(stack: Stack, path: str, role: str = "viewer", **params: Any) -> dict[str, Any]:
@@ -72,7 +60,9 @@ def test_changes_through_the_gateway_are_counted_and_reconcile_repairs_a_corrupt
             and summary["last_30_days"]["churns"] >= 1
         )
 
-    assert wait_for(counted), analytics(stack, "breakdown", dimension="status", segment=segment)
+    assert wait_for(counted, PROPAGATION_SECONDS), analytics(
+        stack, "breakdown", dimension="status", segment=segment
+    )
     assert buckets(analytics(stack, "breakdown", dimension="country", tag=tag)) == {
         "FR": 1,
         "DE": 1,

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import psycopg2
 import requests
 
-from tests.e2e.conftest import Stack, create_customer
+from tests.e2e.conftest import Stack, create_customer, wait_for
 
 #: How long a change may take to travel outbox -> relay -> broker -> consumer -> index.
 PROPAGATION_SECONDS = 10.0
-
-
-def wait_for(check: Callable[[], Any], timeout: float = PROPAGATION_SECONDS) -> Any:
-    """Poll ``check`` until it returns something truthy; its last answer at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.1)
 
 
 def unique_word(prefix: str) -> str:
@@ -48,7 +36,7 @@ def test_a_customer_created_through_the_gateway_is_found_with_a_typo(stack: Stac
     customer = create_customer(stack, name=f"Zoë {word}", company="Bäckerei Schön")
     misspelt = word.lower().replace("quill", "quil", 1)  # 1 typo in a long word
 
-    hits = wait_for(lambda: search(stack, q=f"zoe {misspelt}")["items"])
+    hits = wait_for(lambda: search(stack, q=f"zoe {misspelt}")["items"], PROPAGATION_SECONDS)
 
     assert [hit["id"] for hit in hits] == [customer["id"]]
     assert hits[0]["highlights"]["name"].startswith("<mark>Zoë</mark>")
@@ -69,7 +57,7 @@ def test_a_reindex_through_the_gateway_repairs_what_the_index_lost(stack: Stack)
         create_customer(stack, name=f"{word} Before"),
         create_customer(stack, name=f"{word} Deleted"),
     )
-    assert wait_for(lambda: len(found_names(stack, word)) == 3)
+    assert wait_for(lambda: len(found_names(stack, word)) == 3, PROPAGATION_SECONDS)
     admin = stack.headers("admin")
     current = requests.get(f"{stack.api}/customers/{renamed['id']}", headers=admin, timeout=10)
     patched = requests.patch(
@@ -80,7 +68,9 @@ def test_a_reindex_through_the_gateway_repairs_what_the_index_lost(stack: Stack)
     )
     gone = requests.delete(f"{stack.api}/customers/{deleted['id']}", headers=admin, timeout=10)
     assert (patched.status_code, gone.status_code) == (200, 204)
-    assert wait_for(lambda: found_names(stack, word) == {f"{word} Kept", f"{word} After"})
+    assert wait_for(
+        lambda: found_names(stack, word) == {f"{word} Kept", f"{word} After"}, PROPAGATION_SECONDS
+    )
     # The index loses a document behind the consumer's back (a restored backup, say).
     with psycopg2.connect(stack.databases["search"]) as connection, connection.cursor() as cursor:
         cursor.execute("DELETE FROM documents WHERE customer_id = %s", (kept["id"],))
