@@ -8,11 +8,12 @@ and rollup rows are corrupted straight in the database, as drift would.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from analytics_service.reconcile import Reconciler
@@ -41,30 +42,58 @@ def today() -> str:
     return datetime.now(UTC).date().isoformat()
 
 
+#: The rollups after a reconcile that changed nothing: only the row the test put there.
+GHOST_ONLY = ({("tag", "ghost"): 5}, {})
+
+
 def reconcile(client: FlaskClient, issuer: TestIssuer, status: int = 200, **claims: Any) -> Any:
     response = client.post("/analytics/reconcile", headers=issuer.headers("admin", **claims))
     assert response.status_code == status, response.get_json()
     return response.get_json()
 
 
+@pytest.fixture
+def reconcile_source(reconciling_client: FlaskClient, issuer: TestIssuer) -> Callable[..., Any]:
+    """``POST /analytics/reconcile`` as an admin (``claims`` overridden) reading ``source``."""
+
+    def run(status: int = 200, **claims: Any) -> Any:
+        return reconcile(reconciling_client, issuer, status, **claims)
+
+    return run
+
+
+@pytest.fixture
 def reconcile_directly(
-    database: Database,
-    directory_class: type[HttpCustomerDirectory],
-    source: CustomerServiceThread,
-    issuer: TestIssuer,
-    page_size: int,
-) -> ReconcileReport:
-    """Reconcile without the API, reading ``source`` in pages of ``page_size``."""
-    directory = directory_class(
-        StaticDiscovery({"customer_service": [source.url]}),
-        issuer.token("admin"),
-        timeout_seconds=10,
-        page_size=page_size,
-    )
-    reconciler = Reconciler(
-        AnalyticsStore(database), clock=lambda: datetime.now(UTC), max_customers=100
-    )
-    return reconciler.reconcile(directory)
+    database: Database, source: CustomerServiceThread, issuer: TestIssuer
+) -> Callable[[type[HttpCustomerDirectory], int], ReconcileReport]:
+    """Reconcile without the API, reading ``source`` through a directory class in pages."""
+
+    def run(directory_class: type[HttpCustomerDirectory], page_size: int) -> ReconcileReport:
+        directory = directory_class(
+            StaticDiscovery({"customer_service": [source.url]}),
+            issuer.token("admin"),
+            timeout_seconds=10,
+            page_size=page_size,
+        )
+        reconciler = Reconciler(
+            AnalyticsStore(database), clock=lambda: datetime.now(UTC), max_customers=100
+        )
+        return reconciler.reconcile(directory)
+
+    return run
+
+
+@pytest.fixture
+def reconcile_with(
+    make_app: Callable[..., Flask], issuer: TestIssuer, analytics: AnalyticsService, query: Query
+) -> Callable[..., Any]:
+    """Reconcile on an app with these settings, over rollups holding only a ghost row."""
+    query("INSERT INTO dimension_counts VALUES ('tag', 'ghost', 5)")
+
+    def run(status: int, **settings: str) -> Any:
+        return reconcile(make_app(**settings).test_client(), issuer, status)
+
+    return run
 
 
 def drift_of(report: dict[str, Any]) -> dict[tuple[str, str | None], tuple[int, int]]:
@@ -76,8 +105,7 @@ def drift_of(report: dict[str, Any]) -> dict[tuple[str, str | None], tuple[int, 
 
 
 def test_a_reconcile_with_nothing_lost_finds_no_drift(
-    reconciling_client: FlaskClient,
-    issuer: TestIssuer,
+    reconcile_source: Callable[..., Any],
     source: CustomerServiceThread,
     deliver: Deliver,
     rollups: Rollups,
@@ -88,7 +116,7 @@ def test_a_reconcile_with_nothing_lost_finds_no_drift(
     deliver(source.events())
     kept = rollups.kept()
 
-    report = reconcile(reconciling_client, issuer)
+    report = reconcile_source()
 
     assert report["source_customers"] == 2
     assert report["customers"] == {"added": 0, "updated": 0, "repaired": 0, "deleted": 0}
@@ -97,8 +125,7 @@ def test_a_reconcile_with_nothing_lost_finds_no_drift(
 
 
 def test_corrupted_rollup_rows_are_reported_and_set_back_to_their_recount(
-    reconciling_client: FlaskClient,
-    issuer: TestIssuer,
+    reconcile_source: Callable[..., Any],
     source: CustomerServiceThread,
     deliver: Deliver,
     rollups: Rollups,
@@ -113,7 +140,7 @@ def test_corrupted_rollup_rows_are_reported_and_set_back_to_their_recount(
     query("INSERT INTO dimension_counts VALUES ('tag', 'ghost', 5)")
     query("UPDATE daily_counts SET count = 7 WHERE metric = 'notes'")
 
-    report = reconcile(reconciling_client, issuer)
+    report = reconcile_source()
 
     assert report["drift"] == [
         {"rollup": "status", "key": "active", "before": 0, "after": 1},
@@ -123,12 +150,11 @@ def test_corrupted_rollup_rows_are_reported_and_set_back_to_their_recount(
     ]
     assert report["customers"] == {"added": 0, "updated": 0, "repaired": 0, "deleted": 0}
     assert rollups.kept() == kept
-    assert reconcile(reconciling_client, issuer)["drift"] == []
+    assert reconcile_source()["drift"] == []
 
 
 def test_lost_events_are_made_up_for_from_the_source(
-    reconciling_client: FlaskClient,
-    issuer: TestIssuer,
+    reconcile_source: Callable[..., Any],
     source: CustomerServiceThread,
     deliver: Deliver,
     rollups: Rollups,
@@ -144,7 +170,7 @@ def test_lost_events_are_made_up_for_from_the_source(
     source.create(country="IT", segment="smb")
     assert len(source.events()) == len(delivered) + 3
 
-    report = reconcile(reconciling_client, issuer)
+    report = reconcile_source()
 
     assert report["source_customers"] == 3
     assert report["customers"] == {"added": 1, "updated": 1, "repaired": 0, "deleted": 1}
@@ -169,12 +195,11 @@ def test_lost_events_are_made_up_for_from_the_source(
         ("country", "IT"): 1,
     }
     assert kept_up["version"] == 1
-    assert reconcile(reconciling_client, issuer)["drift"] == []
+    assert reconcile_source()["drift"] == []
 
 
 def test_a_customer_row_at_the_sources_version_with_other_values_is_repaired(
-    reconciling_client: FlaskClient,
-    issuer: TestIssuer,
+    reconcile_source: Callable[..., Any],
     source: CustomerServiceThread,
     deliver: Deliver,
     rollups: Rollups,
@@ -184,7 +209,7 @@ def test_a_customer_row_at_the_sources_version_with_other_values_is_repaired(
     deliver(source.events())
     query("UPDATE customers SET country = 'DE', segment = NULL WHERE id = %s", (ada["id"],))
 
-    report = reconcile(reconciling_client, issuer)
+    report = reconcile_source()
 
     assert report["customers"]["repaired"] == 1
     assert report["drift"] == []  # the rollups were right; only the row was not
@@ -192,8 +217,7 @@ def test_a_customer_row_at_the_sources_version_with_other_values_is_repaired(
 
 
 def test_a_deleted_customer_stays_deleted_against_its_late_events(
-    reconciling_client: FlaskClient,
-    issuer: TestIssuer,
+    reconcile_source: Callable[..., Any],
     source: CustomerServiceThread,
     deliver: Deliver,
     rollups: Rollups,
@@ -204,7 +228,7 @@ def test_a_deleted_customer_stays_deleted_against_its_late_events(
     late = source.events()[-1]
     source.delete(ada)  # its event is lost
 
-    report = reconcile(reconciling_client, issuer)
+    report = reconcile_source()
     deliver([late])
 
     assert report["customers"]["deleted"] == 1
@@ -213,12 +237,10 @@ def test_a_deleted_customer_stays_deleted_against_its_late_events(
 
 
 def test_an_event_applied_during_the_walk_is_not_undone_by_the_older_snapshot(
-    database: Database,
-    analytics: AnalyticsService,
+    reconcile_directly: Callable[..., ReconcileReport],
     source: CustomerServiceThread,
     deliver: Deliver,
     rollups: Rollups,
-    issuer: TestIssuer,
 ) -> None:
     customers = {
         str(created["id"]): created for created in (source.create(country="FR") for _ in range(3))
@@ -235,7 +257,7 @@ def test_an_event_applied_during_the_walk_is_not_undone_by_the_older_snapshot(
                     source.update(customers[str(change.state.id)], country="DE")
                     deliver(source.events()[-1:])
 
-    report = reconcile_directly(database, EventsFlowMeanwhile, source, issuer, page_size=1)
+    report = reconcile_directly(EventsFlowMeanwhile, 1)
 
     assert report.customers.updated == 0
     assert report.drift == []
@@ -243,14 +265,13 @@ def test_an_event_applied_during_the_walk_is_not_undone_by_the_older_snapshot(
 
 
 def test_a_token_the_customer_service_refuses_is_403_and_changes_nothing(
-    reconciling_client: FlaskClient,
-    issuer: TestIssuer,
+    reconcile_source: Callable[..., Any],
     source: CustomerServiceThread,
     rollups: Rollups,
 ) -> None:
     source.create()  # never delivered: a reconcile would add it
 
-    problem = reconcile(reconciling_client, issuer, 403, scope="analytics:reconcile")
+    problem = reconcile_source(403, scope="analytics:reconcile")
 
     assert problem["type"].endswith("source-refused")
     assert "customers:read" in problem["detail"]
@@ -267,38 +288,32 @@ def test_a_token_the_customer_service_refuses_is_403_and_changes_nothing(
     ],
 )
 def test_a_reconcile_that_cannot_finish_says_why_and_changes_nothing(
-    make_app: Any,
-    issuer: TestIssuer,
+    reconcile_with: Callable[..., Any],
     source: CustomerServiceThread,
     rollups: Rollups,
-    query: Query,
     settings: dict[str, str],
     status: int,
     slug: str,
 ) -> None:
     source.create()
     source.create()
-    query("INSERT INTO dimension_counts VALUES ('tag', 'ghost', 5)")
-    client = make_app(
-        **{"DISCOVERY_STATIC": f"customer_service={source.url}", **settings}
-    ).test_client()
 
-    problem = reconcile(client, issuer, status)
+    problem = reconcile_with(
+        status, **{"DISCOVERY_STATIC": f"customer_service={source.url}", **settings}
+    )
 
     assert problem["type"].endswith(slug)
-    assert rollups.kept() == ({("tag", "ghost"): 5}, {})
+    assert rollups.kept() == GHOST_ONLY
 
 
 def test_a_walk_over_many_pages_sees_every_customer(
-    database: Database,
-    analytics: AnalyticsService,
+    reconcile_directly: Callable[..., ReconcileReport],
     source: CustomerServiceThread,
-    issuer: TestIssuer,
     rollups: Rollups,
 ) -> None:
     for country in ("FR", "FR", "DE", "ES", "IT"):
         source.create(country=country)
-    report = reconcile_directly(database, HttpCustomerDirectory, source, issuer, page_size=2)
+    report = reconcile_directly(HttpCustomerDirectory, 2)
 
     assert (report.source_customers, report.customers.added) == (5, 5)
     assert rollups.dimensions()[("country", "FR")] == 2
@@ -353,25 +368,20 @@ def answers_status(status: int) -> Behaviour:
     ],
 )
 def test_a_customer_service_answering_wrong_fails_the_reconcile_and_changes_nothing(
-    make_app: Any,
-    issuer: TestIssuer,
-    analytics: AnalyticsService,
+    reconcile_with: Callable[..., Any],
     rollups: Rollups,
-    query: Query,
     behaviour: Behaviour,
     settings: dict[str, str],
     status: int,
     slug: str,
 ) -> None:
-    query("INSERT INTO dimension_counts VALUES ('tag', 'ghost', 5)")
     upstream = BrokenUpstream(behaviour)
     try:
-        client = make_app(
-            DISCOVERY_STATIC=f"customer_service={upstream.url}", **settings
-        ).test_client()
-        problem = reconcile(client, issuer, status)
+        problem = reconcile_with(
+            status, DISCOVERY_STATIC=f"customer_service={upstream.url}", **settings
+        )
     finally:
         upstream.close()
 
     assert problem["type"].endswith(slug)
-    assert rollups.kept() == ({("tag", "ghost"): 5}, {})
+    assert rollups.kept() == GHOST_ONLY

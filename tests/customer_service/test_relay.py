@@ -11,7 +11,6 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import psycopg2
 import pytest
@@ -64,14 +63,24 @@ def customers(database_url: str) -> Iterator[CustomerService]:
     database.close()
 
 
-def relay_env(database_url: str, exchange: str, **extra: str) -> dict[str, str]:
-    """What a relay needs: the database, the broker, the exchange."""
-    return {
-        "CUSTOMER_DATABASE_URL": database_url,
-        "AMQP_URL": broker.AMQP_URL,
-        "EVENTS_EXCHANGE": exchange,
-        **extra,
-    }
+StartRelay = Callable[..., WorkerProcess]
+
+
+@pytest.fixture
+def start_relay(
+    start_worker: Callable[..., WorkerProcess], database_url: str, events_exchange: str
+) -> StartRelay:
+    """Factory: a relay on this test's database and exchange; keywords add to its settings."""
+
+    def start(**settings: str) -> WorkerProcess:
+        env = {
+            "CUSTOMER_DATABASE_URL": database_url,
+            "AMQP_URL": broker.AMQP_URL,
+            "EVENTS_EXCHANGE": events_exchange,
+        }
+        return start_worker(RELAY, {**env, **settings})
+
+    return start
 
 
 def create(customers: CustomerService, count: int) -> list[str]:
@@ -104,16 +113,31 @@ def received(queue: str, count: int, timeout: float = 30.0) -> list[Event]:
     return events
 
 
-def outbox(database_url: str, sql: str) -> Any:
-    """One value from the outbox table."""
+ROWS = "SELECT count(*) FROM outbox"
+PUBLISHED = "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"
+UNPUBLISHED = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+
+
+def outbox_count(database_url: str, count: str) -> int:
+    """The ``count`` (:data:`ROWS`, :data:`PUBLISHED`, :data:`UNPUBLISHED`) of outbox rows."""
     connection = psycopg2.connect(database_url)
     try:
         with connection.cursor() as cursor:
-            cursor.execute(sql)
-            row = cursor.fetchone()
-            return row[0] if row else None
+            cursor.execute(count)
+            (rows,) = cursor.fetchone() or (0,)
+            return int(rows)
     finally:
         connection.close()
+
+
+def wait_until(
+    check: Callable[[], bool], worker: WorkerProcess, *, timeout: float, every: float
+) -> None:
+    """Poll ``check`` until it holds; at the deadline, fail showing the worker's output."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, worker.output()
+        time.sleep(every)
 
 
 def test_every_event_is_published_confirmed_and_marked(
@@ -121,14 +145,14 @@ def test_every_event_is_published_confirmed_and_marked(
     database_url: str,
     events_exchange: str,
     tap: str,
-    start_worker: Callable[..., WorkerProcess],
+    start_relay: StartRelay,
 ) -> None:
     ids = create(customers, 30)
     customers.update_customer(
         uuid.UUID(ids[0]), CustomerUpdate(status="active"), expected=ANY_VERSION
     )
 
-    relay = start_worker(RELAY, relay_env(database_url, events_exchange))
+    relay = start_relay()
     events = received(tap, 31)
 
     assert sorted({event.subject for event in events}) == sorted(ids)
@@ -138,20 +162,16 @@ def test_every_event_is_published_confirmed_and_marked(
     ]
     for package in consuming_packages():
         assert broker.message_count(ConsumerQueues(events_exchange, package).main) == 31
-    assert outbox(database_url, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+    assert outbox_count(database_url, UNPUBLISHED) == 0
     metrics = requests.get(relay.metrics_url, timeout=5).text
     assert "outbox_published_total 31.0" in metrics
     assert relay.probe("/readyz") == 200
 
 
 def test_a_commit_wakes_the_relay_without_waiting_for_its_poll(
-    customers: CustomerService,
-    database_url: str,
-    events_exchange: str,
-    tap: str,
-    start_worker: Callable[..., WorkerProcess],
+    customers: CustomerService, tap: str, start_relay: StartRelay
 ) -> None:
-    start_worker(RELAY, relay_env(database_url, events_exchange, RELAY_POLL_SECONDS="300"))
+    start_relay(RELAY_POLL_SECONDS="300")
 
     [customer] = create(customers, 1)
 
@@ -160,40 +180,26 @@ def test_a_commit_wakes_the_relay_without_waiting_for_its_poll(
 
 
 def test_a_relay_killed_mid_stream_loses_nothing(
-    customers: CustomerService,
-    database_url: str,
-    events_exchange: str,
-    tap: str,
-    start_worker: Callable[..., WorkerProcess],
+    customers: CustomerService, database_url: str, tap: str, start_relay: StartRelay
 ) -> None:
     ids = set(create(customers, 600))
-    env = relay_env(database_url, events_exchange, RELAY_BATCH_SIZE="20")
 
-    first = start_worker(RELAY, env)
-    deadline = time.monotonic() + 30
-    while outbox(database_url, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL") < 40:
-        assert time.monotonic() < deadline, first.output()
-        time.sleep(0.01)
+    first = start_relay(RELAY_BATCH_SIZE="20")
+    wait_until(lambda: outbox_count(database_url, PUBLISHED) >= 40, first, timeout=30, every=0.01)
     first.kill()
-    published_before = outbox(
-        database_url, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"
-    )
-    start_worker(RELAY, env)
+    published_before = outbox_count(database_url, PUBLISHED)
+    start_relay(RELAY_BATCH_SIZE="20")
     events = received(tap, len(ids) + 20, timeout=20)
 
     assert published_before < len(ids), "the relay finished before it could be killed"
     assert {event.subject for event in events} == ids
-    assert outbox(database_url, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+    assert outbox_count(database_url, UNPUBLISHED) == 0
     # At least once: a batch confirmed but not yet marked when killed comes again, no more.
     assert len(events) - len(ids) <= 20
 
 
 def test_two_relays_share_the_work_and_keep_each_customers_order(
-    customers: CustomerService,
-    database_url: str,
-    events_exchange: str,
-    tap: str,
-    start_worker: Callable[..., WorkerProcess],
+    customers: CustomerService, tap: str, start_relay: StartRelay
 ) -> None:
     ids = create(customers, 40)
     for round_ in range(5):
@@ -201,9 +207,8 @@ def test_two_relays_share_the_work_and_keep_each_customers_order(
             customers.update_customer(
                 uuid.UUID(customer), CustomerUpdate(city=f"City {round_}"), expected=ANY_VERSION
             )
-    env = relay_env(database_url, events_exchange, RELAY_BATCH_SIZE="7")
 
-    relays = [start_worker(RELAY, env) for _ in range(2)]
+    relays = [start_relay(RELAY_BATCH_SIZE="7") for _ in range(2)]
     events = received(tap, 40 * 6)
 
     versions: dict[str, list[int]] = {}
@@ -220,23 +225,17 @@ def test_two_relays_share_the_work_and_keep_each_customers_order(
 
 
 def test_with_the_broker_away_it_says_not_ready_then_catches_up(
-    customers: CustomerService,
-    database_url: str,
-    events_exchange: str,
-    tap: str,
-    start_worker: Callable[..., WorkerProcess],
+    customers: CustomerService, tap: str, start_relay: StartRelay
 ) -> None:
     proxy = CuttableProxy("127.0.0.1", 5672)
     try:
-        url = broker.AMQP_URL.replace("127.0.0.1:5672", f"127.0.0.1:{proxy.port}")
-        relay = start_worker(RELAY, {**relay_env(database_url, events_exchange), "AMQP_URL": url})
+        relay = start_relay(
+            AMQP_URL=broker.AMQP_URL.replace("127.0.0.1:5672", f"127.0.0.1:{proxy.port}")
+        )
         proxy.cut()
         ids = set(create(customers, 5))
 
-        deadline = time.monotonic() + 20
-        while relay.probe("/readyz") != 503:
-            assert time.monotonic() < deadline, relay.output()
-            time.sleep(0.1)
+        wait_until(lambda: relay.probe("/readyz") == 503, relay, timeout=20, every=0.1)
         assert relay.probe("/healthz") == 200
         assert "not ready" in requests.get(f"{relay.url}/readyz", timeout=5).text
 
@@ -249,24 +248,16 @@ def test_with_the_broker_away_it_says_not_ready_then_catches_up(
 
 
 def test_sigterm_stops_it_cleanly_and_published_rows_are_pruned(
-    customers: CustomerService,
-    database_url: str,
-    events_exchange: str,
-    tap: str,
-    start_worker: Callable[..., WorkerProcess],
+    customers: CustomerService, database_url: str, tap: str, start_relay: StartRelay
 ) -> None:
     create(customers, 3)
-    relay = start_worker(
-        RELAY,
-        relay_env(database_url, events_exchange, OUTBOX_RETENTION_SECONDS="0", LOG_LEVEL="INFO"),
-    )
+    relay = start_relay(OUTBOX_RETENTION_SECONDS="0", LOG_LEVEL="INFO")
     assert len(received(tap, 3)) == 3
     create(customers, 2)
     assert len(received(tap, 2)) == 2
 
     assert relay.stop() == 0
     # The first round pruned the first three (retention 0); the last two wait for the next.
-    assert outbox(database_url, "SELECT count(*) FROM outbox") <= 2
+    assert outbox_count(database_url, ROWS) <= 2
     last = json.loads(relay.output().splitlines()[-1])
     assert (last["message"], last["logger"], last["event_id"]) == ("stopped", "shared.worker", "-")
-    assert "request_id" not in last
