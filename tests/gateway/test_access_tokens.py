@@ -22,13 +22,25 @@ from tests.gateway.jwks import service_verifier
 from tests.support.tokens import ROLE_SCOPES as TEST_ISSUER_SCOPES
 from tests.support.tokens import TestIssuer
 
+#: In declaration order: customers, search, analytics, then the gateway's own.
+ADMIN_SCOPES = (
+    "customers:read",
+    "customers:write",
+    "customers:delete",
+    "search:read",
+    "search:reindex",
+    "analytics:read",
+    "analytics:reconcile",
+    "users:manage",
+)
+
 
 @pytest.mark.parametrize(
     ("role", "scopes"),
     [
-        ("viewer", {"customers:read"}),
-        ("agent", {"customers:read", "customers:write"}),
-        ("admin", {"customers:read", "customers:write", "customers:delete", "users:manage"}),
+        ("viewer", {"customers:read", "search:read", "analytics:read"}),
+        ("agent", {"customers:read", "customers:write", "search:read", "analytics:read"}),
+        ("admin", set(ADMIN_SCOPES)),
     ],
 )
 def test_a_token_verifies_like_a_service_would_and_names_the_user(
@@ -129,7 +141,7 @@ def test_the_role_table_is_the_declared_one_and_tests_use_it():
         role: set(scope.split()) for role, scope in TEST_ISSUER_SCOPES.items()
     }
     assert roles.ROLE_SCOPES == {
-        "viewer": ("customers:read",),
-        "agent": ("customers:read", "customers:write"),
-        "admin": ("customers:read", "customers:write", "customers:delete", "users:manage"),
+        "viewer": ("customers:read", "search:read", "analytics:read"),
+        "agent": ("customers:read", "customers:write", "search:read", "analytics:read"),
+        "admin": ADMIN_SCOPES,
     }

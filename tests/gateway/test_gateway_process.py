@@ -113,4 +113,9 @@ def test_a_service_verifies_gateway_tokens_through_the_published_jwks(
     principal = verifier.verify(token)
 
     assert principal.name == "operator"
-    assert principal.scopes == {"customers:read", "customers:write"}
+    assert principal.scopes == {
+        "customers:read",
+        "customers:write",
+        "search:read",
+        "analytics:read",
+    }
