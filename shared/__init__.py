@@ -3,6 +3,10 @@
 The top level is plain Python: ``errors`` (problem types), ``auth`` (token
 verification, the scope check), ``contract`` (operations and their scopes),
 ``services`` (the service declaration), ``settings``, ``logs``, ``database``,
-``migrations``, ``discovery``, and ``gunicorn_conf`` (the settings file gunicorn
-reads). The Flask glue is the ``shared.web`` sub-package.
+``migrations``, ``discovery``, ``cursors`` (the keyset cursor codec),
+``query_parameters`` (query-string integers and date-times), ``worker`` (the
+runner of every worker process), the ``events`` sub-package (the customer event
+envelope, its publisher and consumer), and ``gunicorn_conf`` and
+``gunicorn_worker`` (what gunicorn reads). The Flask glue is the ``shared.web``
+sub-package.
 """
