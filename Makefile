@@ -134,8 +134,12 @@ bandit: $(VENV)/.installed-dev ## Security-lint shared/ and every service (mediu
 audit: $(VENV)/.installed-dev ## Audit every lock in requirements/ for known vulnerabilities (offline: warns)
 	$(BIN)/python scripts/audit-dependencies.py $(DEV_LOCK) $(RUN_LOCKS)
 
-bench: setup-dev ## Measure the gateway's overhead (figures printed, see README)
+# Each prints its figures against a baseline measured in the same run (see README, Benchmarks).
+bench: setup-dev ## Measure the gateway's overhead, the relay, write -> searchable and search latency
 	$(BIN)/python -m bench.gateway_overhead
+	$(BIN)/python -m bench.relay_throughput
+	$(BIN)/python -m bench.event_latency
+	$(BIN)/python -m bench.search_latency --customers $${SEARCH_CUSTOMERS:-100000}
 
 # Stops and starts the machine's RabbitMQ: run it alone, not beside other tests.
 SOAK_ROUNDS ?= 10
