@@ -7,7 +7,7 @@ import importlib
 import pytest
 from pydantic import ValidationError
 
-from shared.services import Service, load_services
+from shared.services import Service, load_services, service_named
 
 SERVICES = load_services()
 
@@ -40,7 +40,22 @@ def test_production_refuses_a_database_url_without_a_password(
         _settings(service)()
 
     monkeypatch.setenv(service.database_url_variable, "postgresql://svc:s3cret-pw@db:5432/svc")
+    monkeypatch.setenv("AMQP_URL", "amqp://svc:s3cret-pw@broker:5672/%2F")
     assert _settings(service)().clientele_env == "production"
+
+
+@pytest.mark.parametrize(
+    "url", ["amqp://broker:5672/%2F", "amqp://guest:guest@broker:5672/%2F"], ids=["none", "guest"]
+)
+def test_production_refuses_the_brokers_default_or_missing_password(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("CLIENTELE_ENV", "production")
+    monkeypatch.setenv("CUSTOMER_DATABASE_URL", "postgresql://svc:s3cret-pw@db:5432/svc")
+    monkeypatch.setenv("AMQP_URL", url)
+
+    with pytest.raises(ValidationError, match="AMQP URL carries no password"):
+        _settings(service_named("customer"))()
 
 
 @pytest.mark.parametrize(

@@ -136,7 +136,10 @@ def start_stack(
                 "DISCOVERY_STATIC": discovery,
             }
             if service.route is not None:
-                services[service.name] = start_service(service.package, env)
+                # The system of record gets two workers, as the gateway's tests need; the
+                # read services one each, to keep a stack's PostgreSQL connections few.
+                workers = 2 if service.name == "customer" else 1
+                services[service.name] = start_service(service.package, env, workers=workers)
                 url = services[service.name].url
                 discovery = ",".join(filter(None, [discovery, f"{service.package}={url}"]))
             for process in service.workers:
