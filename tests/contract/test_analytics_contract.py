@@ -41,6 +41,8 @@ from tests.support.service_fixtures import serving
 from tests.support.tokens import TestIssuer
 
 schema, APP = contracts.late_bound_schema(OPENAPI_PATH, max_examples=25)
+# Generating and sending every case takes minutes on a loaded 2-core machine under coverage.
+pytestmark = pytest.mark.timeout(360)
 schema.config.operations = contracts.valid_requests_may_get(
     # Each date is schema-valid alone, but a series may not run backwards nor cover more
     # than 1096 days: those are 422 naming `from`, as the document says.

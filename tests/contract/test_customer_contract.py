@@ -56,6 +56,8 @@ WORKFLOW_CHECKS = [
 ]
 
 schema, APP = contracts.late_bound_schema(OPENAPI_PATH, max_examples=25)
+# Generating and sending every case takes minutes on a loaded 2-core machine under coverage.
+pytestmark = pytest.mark.timeout(360)
 schema.config.operations = contracts.valid_requests_may_get(
     # A cursor is opaque: every string is schema-valid, but only one the service issued
     # (for the same sort) is accepted; any other is 400 naming `cursor`, as the contract

@@ -23,6 +23,8 @@ from gateway.settings import Settings
 from tests.support.contracts import CHECKS, late_bound_schema, valid_requests_may_get
 
 schema, APP = late_bound_schema(CONTRACT_PATH, max_examples=25)
+# Generating and sending every case takes minutes on a loaded 2-core machine under coverage.
+pytestmark = pytest.mark.timeout(360)
 # What no JSON Schema can say, documented as 422 instead: a new password must not be
 # guessable (zxcvbn, with the username as context), and a key's expiry must lie in the
 # future. Everywhere else a schema-valid request must be accepted.

@@ -138,8 +138,8 @@ def start_stack(
             if service.route is not None:
                 # The system of record gets two workers, as the gateway's tests need; the
                 # read services one each, to keep a stack's PostgreSQL connections few.
-                workers = 2 if service.name == "customer" else 1
-                services[service.name] = start_service(service.package, env, workers=workers)
+                web_workers = 2 if service.name == "customer" else 1
+                services[service.name] = start_service(service.package, env, workers=web_workers)
                 url = services[service.name].url
                 discovery = ",".join(filter(None, [discovery, f"{service.package}={url}"]))
             for process in service.workers:
