@@ -1,12 +1,14 @@
 """SQL for the customer database; nothing else in the service writes SQL.
 
 :class:`CustomerStore` opens a transaction and hands out a
-:class:`CustomerTransaction` whose methods each run one parameterised statement.
+:class:`CustomerTransaction` whose methods each run one parameterised statement;
+the list runs a few, chosen by :class:`CustomerList`.
 Column names come only from the fixed sets below, never from a request.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -153,42 +155,13 @@ class CustomerTransaction:
         return self._write_customer(query, [deleted, customer_id])
 
     def list_customers(self, query: CustomerQuery, after: Position | None) -> list[Row]:
-        """Up to ``query.limit + 1`` live customers matching ``query``, after ``after``."""
-        column, direction, comparison = ORDERINGS[query.sort]
-        conditions: list[sql.Composable] = [sql.SQL("deleted_at IS NULL")]
-        params: list[Any] = []
-        for name, value in (
-            ("status", query.status),
-            ("country", query.country),
-            ("segment", query.segment),
-        ):
-            if value is not None:
-                conditions.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
-                params.append(value)
-        if query.tag:
-            conditions.append(sql.SQL("tags @> %s::text[]"))
-            params.append(query.tag)
-        if query.created_after is not None:
-            conditions.append(sql.SQL("created_at >= %s"))
-            params.append(query.created_after)
-        if query.created_before is not None:
-            conditions.append(sql.SQL("created_at < %s"))
-            params.append(query.created_before)
-        if after is not None:
-            conditions.append(
-                sql.SQL("({}, id) {} (%s, %s)").format(sql.Identifier(column), sql.SQL(comparison))
-            )
-            params.extend([after.value, after.id])
-        statement = sql.SQL(
-            "SELECT {} FROM customers WHERE {} ORDER BY {} {}, id {} LIMIT %s"
-        ).format(
-            CUSTOMER_COLUMNS,
-            sql.SQL(" AND ").join(conditions),
-            sql.Identifier(column),
-            sql.SQL(direction),
-            sql.SQL(direction),
-        )
-        return self._all(statement, [*params, query.limit + 1])
+        """Up to ``query.limit + 1`` live customers matching ``query``, after ``after``.
+
+        Exactly what one ``... ORDER BY <sort>, id LIMIT <limit + 1>`` returns, found
+        the cheaper of two ways (:class:`CustomerList`). Its statements share one
+        snapshot, so it must be the first thing its transaction runs.
+        """
+        return CustomerList(self._cursor, query, after).page()
 
     def insert_note(self, customer_id: UUID, author: str, body: str) -> Row:
         """Add a note to a customer and return its row."""
@@ -261,6 +234,440 @@ class CustomerTransaction:
             " WHERE subject = %s AND key = %s"
         )
         self._cursor.execute(query, [status, psycopg2.extras.Json(body), subject, key])
+
+
+#: Filters compared for equality. Migration 0003 gives each a covering index per sort
+#: key that starts with it, so a list filtered on it can walk just its value, in order.
+EQUALITY_FILTERS = ("status", "country", "segment")
+#: Reading a page of the table through a bitmap costs about as much as reading this
+#: many entries of an index-only walk (bench/customer_list.py measures both)...
+TABLE_PAGE_COST = 10
+#: ... checking a row read from it, this many...
+TABLE_ROW_COST = 1
+#: ... and putting an index entry into a bitmap, this many.
+BITMAP_ENTRY_COST = 0.5
+#: Customers on a page of the table, about (rows of ~250 bytes). Rows are written in
+#: the order they are created, so those created close together share pages.
+ROWS_PER_PAGE = 30
+#: The opening window reads this many entries per row wanted, before any estimate:
+#: filters that match one customer in twenty or more fill the page within it.
+OPENING_WINDOW_PER_ROW = 20
+#: Entries the first window after the estimate reads at least: names come in runs
+#: of one language (all the Aaravs), and a run must not pass for the whole index.
+MIN_WINDOW = 4_000
+#: A probe stops once it has collected this many times the estimated matches...
+PROBE_SLACK = 3
+#: ... or this many, if more.
+MIN_PROBE = 1_000
+#: Bitmap scans of the filter indexes only, no parallel workers; and back to the defaults.
+BITMAP_SCANS_ONLY = sql.SQL(
+    "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off;"
+    " SET LOCAL enable_indexonlyscan = off; SET LOCAL max_parallel_workers_per_gather = 0; "
+)
+DEFAULT_SCANS = sql.SQL(
+    "SET LOCAL enable_seqscan TO DEFAULT; SET LOCAL enable_indexscan TO DEFAULT;"
+    " SET LOCAL enable_indexonlyscan TO DEFAULT;"
+    " SET LOCAL max_parallel_workers_per_gather TO DEFAULT; "
+)
+ONE_SNAPSHOT = sql.SQL("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; ")
+
+
+@dataclass(frozen=True)
+class ListPlan:
+    """What a list request is expected to cost each way, in index entries read.
+
+    From the planner's row estimates; see :class:`CustomerList` for the two ways.
+    """
+
+    matches: float
+    #: The equality filter whose index the walk reads (the fewest entries); None: the sort's.
+    partition: str | None
+    #: Entries that index holds (in time order, within the created range).
+    walk_size: float
+    #: Entries the walk is expected to read to fill the page.
+    walk_rows: float
+    #: The filters whose indexes the probe reads (one, or the tags' and another's).
+    probe_by: tuple[str, ...]
+    #: The index entries, table rows and pages the probe reads, weighted as walked entries.
+    probe_cost: float
+
+    @classmethod
+    def from_estimates(
+        cls,
+        *,
+        fetch: int,
+        matches: float,
+        walk_sizes: Mapping[str | None, float],
+        probe_reads: Mapping[tuple[str, ...], tuple[float, float, float]],
+    ) -> ListPlan:
+        """The plan for ``fetch`` rows from what each way would read.
+
+        ``walk_sizes``: the entries of each index a walk may read (None: the sort's);
+        ``probe_reads``: the index entries, table rows and pages each probe reads.
+        """
+        partition = min(walk_sizes, key=lambda column: walk_sizes[column])
+        size = walk_sizes[partition]
+        # Matches taken as spread evenly along the index; fewer than a page: all of it.
+        walk_rows = size if matches < fetch else fetch * size / matches
+        costs = {
+            names: entries * BITMAP_ENTRY_COST + rows * TABLE_ROW_COST + pages * TABLE_PAGE_COST
+            for names, (entries, rows, pages) in probe_reads.items()
+        }
+        probe_by = min(costs, key=lambda names: costs[names])
+        return cls(matches, partition, size, walk_rows, probe_by, costs[probe_by])
+
+    @property
+    def probe_first(self) -> bool:
+        """Whether probing is expected to cost less than walking."""
+        return self.probe_cost < self.walk_rows
+
+    def first_window(self) -> int:
+        """Twice the expected walk, but no more than the probe would cost."""
+        return int(max(MIN_WINDOW, min(2 * self.walk_rows, self.probe_cost)))
+
+    def probe_limit(self) -> int:
+        """How many matches the probe collects before it gives up."""
+        return int(max(MIN_PROBE, PROBE_SLACK * self.matches))
+
+
+class CustomerList:
+    """One list request, run on the transaction's cursor.
+
+    The page is found one of two ways, whichever the planner's estimates make cheaper:
+
+    - **walk**: read a sort-ordered index from the cursor on, entries only (the list
+      indexes of migration 0003 INCLUDE every filter column), keeping the matches
+      until the page is full; with an equality filter, the index that starts with
+      it, so only that value's entries are read. Cheap when matches are dense.
+    - **probe**: collect every match through the filter indexes (bitmap scans that
+      read only the table rows the indexes point at), sort them, keep the page.
+      Cheap when few customers match.
+
+    A walk goes in windows, each from the last match found and two to four times as
+    wide as the last, while what the windows found says walking on costs less than
+    the probe, or all the walking stays under the probe's cost: an estimate that was
+    wrong (matches that cluster somewhere in the sort order) costs a few times the
+    other way, never the whole index. A probe that finds far more matches than
+    estimated gives up, and the walk takes over.
+    """
+
+    def __init__(
+        self, cursor: psycopg2.extras.RealDictCursor, query: CustomerQuery, after: Position | None
+    ) -> None:
+        self._cursor = cursor
+        self._query = query
+        self._after = after
+        self._column, direction, self._comparison = ORDERINGS[query.sort]
+        self._direction = sql.SQL(direction)
+        self._fetch = query.limit + 1
+        self._equality = [name for name in EQUALITY_FILTERS if getattr(query, name) is not None]
+        self._started = False
+        self._bitmap_scans_only = False
+
+    def page(self) -> list[Row]:
+        """Up to ``limit + 1`` matches after the cursor, in sort order."""
+        if not self._filters(beside=None)[0]:
+            # Nothing to check beyond the walk's own index condition: every entry matches.
+            return self._walk(None, self._after, None)
+        # Filters that match one customer in OPENING_WINDOW_PER_ROW or more need no estimate.
+        opening = self._walk(None, self._after, OPENING_WINDOW_PER_ROW * self._fetch)
+        if len(opening) == self._fetch:
+            return opening
+        plan = self._estimate()
+        if plan.probe_first:
+            return self._probe_then_walk(plan)
+        return self._walk_in_windows(plan)
+
+    def _walk_in_windows(self, plan: ListPlan) -> list[Row]:
+        """Walk window after window; probe once walking on would cost more than probing."""
+        rows: list[Row] = []
+        after = self._after
+        walked = 0
+        width = plan.first_window()
+        while True:
+            wanted = self._fetch - len(rows)
+            if width >= plan.walk_size:
+                # The window would hold every entry there is: no need to bound it.
+                return rows + self._walk(plan.partition, after, None, wanted)
+            found = self._walk(plan.partition, after, width, wanted)
+            rows += found
+            if len(found) == wanted:
+                return rows
+            walked += width
+            if found:
+                after = Position(found[-1][self._column], found[-1]["id"])
+            # The rest of the page is this far on if matches go on as this window found
+            # them. Found none: walking on may pass the run of entries that do not match
+            # soon or never, so walk on only while all the walking stays under the probe.
+            remaining = wanted - len(found)
+            expected = remaining * width / len(found) if found else math.inf
+            widened = int(min(4 * width, max(2 * width, 1.25 * expected)))
+            if expected > plan.probe_cost and walked + widened > plan.probe_cost:
+                # The estimate that chose to walk was wrong: the probe costs less now.
+                return self._probe_then_walk(plan)
+            width = widened
+
+    def _probe_then_walk(self, plan: ListPlan) -> list[Row]:
+        """The probe's page; if far more match than estimated, the walk's, to the page's end."""
+        page = self._probe(plan)
+        return page if page is not None else self._walk(plan.partition, self._after, None)
+
+    def _estimate(self) -> ListPlan:
+        """The planner's row estimates, from one ``EXPLAIN``, of what each way reads.
+
+        Counted over all the matches, without the cursor: the matches are taken as
+        spread evenly, before it as after it. Each branch of the ``EXPLAIN`` costs a
+        fraction of a millisecond to plan, so what the planner would only multiply
+        (the share of a range in a value, of a tag among those) is multiplied here.
+        """
+        has_range = bool(self._created_range()[0])
+        wheres: dict[str | None, tuple[sql.Composable, list[Any]]] = {
+            "matches": self._matching(),
+            None: self._walked(None, None),
+        }
+        wheres |= {column: self._walked(column, None) for column in self._equality}
+        if self._query.tag:
+            wheres["tag"] = self._access(("tag",))
+        if has_range and not self._by_time:
+            wheres["created"] = self._access(("created",))
+        elif has_range and self._query.tag:
+            wheres["live"] = (sql.SQL("deleted_at IS NULL"), [])
+        rows = self._estimates(wheres)
+        # By name the sort's index holds everyone; in time order, the created range.
+        live = rows[None] if not (has_range and self._by_time) else rows.get("live", rows[None])
+        in_range = rows.get("created", rows[None]) / max(live, 1) if has_range else 1.0
+        read = {
+            column: rows[column] * (1.0 if self._by_time else in_range) for column in self._equality
+        }
+        if has_range:
+            read["created"] = in_range * live
+        # Rows in the created range share its pages; others each have a page of their own.
+        range_pages = read["created"] / ROWS_PER_PAGE if has_range else math.inf
+        probe_reads: dict[tuple[str, ...], tuple[float, float, float]] = {
+            (name,): (count, count, min(count, range_pages)) for name, count in read.items()
+        }
+        if self._query.tag:
+            tag = rows["tag"]
+            probe_reads["tag",] = (tag, tag, tag)
+            for name, count in read.items():
+                # The bitmaps of both, ANDed: the rows in both, if they are independent.
+                both = tag * count / max(live, 1)
+                probe_reads["tag", name] = (tag + count, both, min(both, range_pages))
+        return ListPlan.from_estimates(
+            fetch=self._fetch,
+            matches=rows["matches"],
+            walk_sizes={column: rows[column] for column in [None, *self._equality]},
+            probe_reads=probe_reads,
+        )
+
+    def _estimates(
+        self, wheres: Mapping[str | None, tuple[sql.Composable, list[Any]]]
+    ) -> dict[str | None, float]:
+        """How many rows the planner expects each WHERE clause to select."""
+        statement = sql.SQL("EXPLAIN (FORMAT JSON) ") + sql.SQL(" UNION ALL ").join(
+            sql.SQL("SELECT id FROM customers WHERE {}").format(where)
+            for where, _ in wheres.values()
+        )
+        params = [param for _, where_params in wheres.values() for param in where_params]
+        (explained,) = self._rows(statement, params)
+        plans = _union_branches(explained["QUERY PLAN"][0]["Plan"])
+        return {name: plan["Plan Rows"] for name, plan in zip(wheres, plans, strict=True)}
+
+    def _probe(self, plan: ListPlan) -> list[Row] | None:
+        """The page, from every match collected through the filter indexes, then sorted.
+
+        Reads only the entries of the indexes of ``plan.probe_by`` and the rows they
+        point at, and checks the other filters on those rows. Left to itself, the
+        planner would also AND the bitmaps of filters that match a quarter of the
+        table, to read fewer rows: building those bitmaps costs far more than the rows.
+        ``None`` when more customers match than the plan's limit: the probe stops there.
+        """
+        limit = plan.probe_limit()
+        access, access_params = self._access(plan.probe_by)
+        where, params = self._matching()
+        after, after_params = self._after_condition(sql.Identifier("sort_value"), self._after)
+        statement = sql.SQL(
+            "WITH matching AS MATERIALIZED (SELECT id, sort_value FROM (SELECT id,"
+            " {sort} AS sort_value, status, country, segment, tags, created_at, deleted_at"
+            " FROM customers WHERE {access} OFFSET 0) customers WHERE {where} LIMIT %s)"
+            " SELECT {columns}, counted.matches FROM (SELECT count(*) AS matches FROM matching)"
+            " counted LEFT JOIN (customers JOIN (SELECT id, sort_value FROM matching WHERE {after}"
+            " ORDER BY {order} LIMIT %s) page USING (id)) ON true ORDER BY {page_order}"
+        ).format(
+            sort=sql.Identifier(self._column),
+            access=access,
+            where=where,
+            columns=CUSTOMER_COLUMNS,
+            after=after,
+            order=self._order(sql.Identifier("sort_value")),
+            page_order=self._order(sql.SQL("page.sort_value")),
+        )
+        rows = self._rows(
+            statement,
+            [*access_params, *params, limit + 1, *after_params, self._fetch],
+            bitmap_scans_only=True,
+        )
+        if rows[0]["matches"] > limit:
+            return None
+        # Without matches after the cursor, the one row holds only the count.
+        return [_without(row, "matches") for row in rows if row["id"] is not None]
+
+    def _walk(
+        self, partition: str | None, after: Position | None, width: int | None, wanted: int = 0
+    ) -> list[Row]:
+        """The first ``wanted`` (default: a page) matches among ``width`` entries (None: all).
+
+        Reads the sort's index, or the one that starts with ``partition``'s value, from
+        ``after`` on; every filter is checked on the index entry itself.
+        """
+        walked, walked_params = self._walked(partition, after)
+        beside, beside_params = self._filters(beside=partition)
+        order = self._order(sql.Identifier(self._column))
+        statement = sql.SQL(
+            "SELECT {columns} FROM customers JOIN (SELECT id, {sort} AS sort_value FROM ("
+            "SELECT id, name, created_at, status, country, segment, tags FROM customers"
+            " WHERE {walked} ORDER BY {order}{limit}) walked WHERE {beside}"
+            " ORDER BY {order} LIMIT %s) page USING (id) ORDER BY {page_order}"
+        ).format(
+            columns=CUSTOMER_COLUMNS,
+            sort=sql.Identifier(self._column),
+            walked=walked,
+            order=order,
+            limit=sql.SQL(" LIMIT %s") if width is not None else sql.SQL(""),
+            beside=sql.SQL(" AND ").join(beside) if beside else sql.SQL("true"),
+            page_order=self._order(sql.SQL("page.sort_value")),
+        )
+        width_params = [width] if width is not None else []
+        params = [*walked_params, *width_params, *beside_params, wanted or self._fetch]
+        return self._rows(statement, params)
+
+    def _rows(
+        self, statement: sql.Composable, params: list[Any], *, bitmap_scans_only: bool = False
+    ) -> list[Row]:
+        """Run ``statement`` with the planner settings it needs, in one round trip.
+
+        A probe must read only the rows its filters' indexes point at: a sequential
+        scan, or an index walk picked on too high an estimate, would read the whole
+        table to find a few matches.
+        """
+        prefix: list[sql.Composable] = []
+        if not self._started:
+            prefix.append(ONE_SNAPSHOT)
+            self._started = True
+        if bitmap_scans_only != self._bitmap_scans_only:
+            prefix.append(BITMAP_SCANS_ONLY if bitmap_scans_only else DEFAULT_SCANS)
+            self._bitmap_scans_only = bitmap_scans_only
+        self._cursor.execute(sql.Composed([*prefix, statement]), params)
+        return [dict(row) for row in self._cursor.fetchall()]
+
+    @property
+    def _by_time(self) -> bool:
+        return self._column == "created_at"
+
+    def _order(self, value: sql.Composable) -> sql.Composable:
+        return sql.SQL("{value} {direction}, id {direction}").format(
+            value=value, direction=self._direction
+        )
+
+    def _after_condition(
+        self, value: sql.Composable, position: Position | None
+    ) -> tuple[sql.Composable, list[Any]]:
+        """Rows strictly after ``position`` in the sort order (``true`` without one)."""
+        if position is None:
+            return sql.SQL("true"), []
+        condition = sql.SQL("({}, id) {} (%s, %s)").format(value, sql.SQL(self._comparison))
+        return condition, [position.value, position.id]
+
+    def _created_range(self) -> tuple[list[sql.Composable], list[Any]]:
+        conditions: list[sql.Composable] = []
+        params: list[Any] = []
+        if self._query.created_after is not None:
+            conditions.append(sql.SQL("created_at >= %s"))
+            params.append(self._query.created_after)
+        if self._query.created_before is not None:
+            conditions.append(sql.SQL("created_at < %s"))
+            params.append(self._query.created_before)
+        return conditions, params
+
+    def _filters(self, *, beside: str | None) -> tuple[list[sql.Composable], list[Any]]:
+        """The filters a walk of ``beside``'s index (None: the sort's) checks on each entry.
+
+        The walk's index condition holds its equality filter and, in time order, the
+        created range.
+        """
+        conditions: list[sql.Composable] = []
+        params: list[Any] = []
+        for name in self._equality:
+            if name != beside:
+                conditions.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
+                params.append(getattr(self._query, name))
+        if self._query.tag:
+            conditions.append(sql.SQL("tags @> %s::text[]"))
+            params.append(self._query.tag)
+        if not self._by_time:
+            created, created_params = self._created_range()
+            conditions += created
+            params += created_params
+        return conditions, params
+
+    def _access(self, names: tuple[str, ...]) -> tuple[sql.Composable, list[Any]]:
+        """WHERE clause of the entries the indexes of ``names`` hold for this request.
+
+        ``tag``: the tags' GIN index; ``created``: the created range in the sort index;
+        an equality filter: the index that starts with it, then ``created_at``, so it
+        holds the created range as well.
+        """
+        conditions: list[sql.Composable] = [sql.SQL("deleted_at IS NULL")]
+        params: list[Any] = []
+        for name in names:
+            if name == "tag":
+                conditions.append(sql.SQL("tags @> %s::text[]"))
+                params.append(self._query.tag)
+            elif name != "created":
+                conditions.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
+                params.append(getattr(self._query, name))
+        if set(names) - {"tag"}:
+            created, created_params = self._created_range()
+            conditions += created
+            params += created_params
+        return sql.SQL(" AND ").join(conditions), params
+
+    def _matching(self) -> tuple[sql.Composable, list[Any]]:
+        """WHERE clause of every live customer matching every filter (no cursor)."""
+        conditions, params = self._filters(beside=None)
+        if self._by_time:
+            created, created_params = self._created_range()
+            conditions += created
+            params += created_params
+        return sql.SQL(" AND ").join([sql.SQL("deleted_at IS NULL"), *conditions]), params
+
+    def _walked(
+        self, partition: str | None, after: Position | None
+    ) -> tuple[sql.Composable, list[Any]]:
+        """WHERE clause of the entries a walk of ``partition``'s index reads after ``after``."""
+        conditions: list[sql.Composable] = [sql.SQL("deleted_at IS NULL")]
+        params: list[Any] = []
+        if partition is not None:
+            conditions.append(sql.SQL("{} = %s").format(sql.Identifier(partition)))
+            params.append(getattr(self._query, partition))
+        if self._by_time:
+            created, created_params = self._created_range()
+            conditions += created
+            params += created_params
+        if after is not None:
+            condition, after_params = self._after_condition(sql.Identifier(self._column), after)
+            conditions.append(condition)
+            params += after_params
+        return sql.SQL(" AND ").join(conditions), params
+
+
+def _union_branches(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The plans of a ``UNION ALL``'s branches, in order."""
+    return list(plan["Plans"]) if plan["Node Type"] == "Append" else [plan]
+
+
+def _without(row: Row, key: str) -> Row:
+    return {name: value for name, value in row.items() if name != key}
 
 
 def _writable(values: Mapping[str, Any]) -> list[str]:
