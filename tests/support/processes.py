@@ -57,7 +57,7 @@ class ServiceProcess:
             "WEB_CONCURRENCY": str(self.workers),
             # Many stacks share one PostgreSQL (100 connections) while the suite runs in
             # parallel; a gevent worker may fill its whole pool, so tests keep pools small.
-            "DATABASE_POOL_SIZE": os.environ.get("TEST_DATABASE_POOL_SIZE", "3"),
+            "DATABASE_POOL_SIZE": os.environ.get("TEST_DATABASE_POOL_SIZE", "2"),
             "PYTHONUNBUFFERED": "1",
             "PROMETHEUS_MULTIPROC_DIR": str(log_dir / f"metrics-{self.package}-{self.port}"),
             "METRICS_BIND": f"127.0.0.1:{self.metrics_port}",
