@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 from uuid import UUID
 
@@ -249,9 +249,14 @@ BITMAP_ENTRY_COST = 0.5
 #: Customers on a page of the table, about (rows of ~250 bytes). Rows are written in
 #: the order they are created, so those created close together share pages.
 ROWS_PER_PAGE = 30
+#: Rows of a tag read to see how many pages its rows take: a tag given to customers
+#: of a few weeks (a campaign) has them on a few pages, in table order...
+TAG_SAMPLE = 100
+#: ... for tags with at most this many rows; more cost more to sample than it saves.
+TAG_SAMPLE_LIMIT = 50_000
 #: The opening window reads this many entries per row wanted, before any estimate:
-#: filters that match one customer in twenty or more fill the page within it.
-OPENING_WINDOW_PER_ROW = 20
+#: filters that match one customer in ten or more fill the page within it.
+OPENING_WINDOW_PER_ROW = 10
 #: Entries the first window after the estimate reads at least: names come in runs
 #: of one language (all the Aaravs), and a run must not pass for the whole index.
 MIN_WINDOW = 4_000
@@ -279,42 +284,54 @@ class ListPlan:
     From the planner's row estimates; see :class:`CustomerList` for the two ways.
     """
 
+    fetch: int
     matches: float
-    #: The equality filter whose index the walk reads (the fewest entries); None: the sort's.
-    partition: str | None
-    #: Entries that index holds (in time order, within the created range).
-    walk_size: float
-    #: Entries the walk is expected to read to fill the page.
-    walk_rows: float
-    #: The filters whose indexes the probe reads (one, or the tags' and another's).
-    probe_by: tuple[str, ...]
-    #: The index entries, table rows and pages the probe reads, weighted as walked entries.
-    probe_cost: float
+    #: Entries of each index a walk may read (None: the sort's).
+    walk_sizes: Mapping[str | None, float]
+    #: For each way to probe (the filters whose indexes it reads): the index entries
+    #: and table rows it reads, and the most pages those rows can take.
+    probe_reads: Mapping[tuple[str, ...], tuple[float, float, float]]
+    #: Table pages per row of the tags' rows, once looked at (before: taken as 1).
+    tag_spread: float | None = None
 
-    @classmethod
-    def from_estimates(
-        cls,
-        *,
-        fetch: int,
-        matches: float,
-        walk_sizes: Mapping[str | None, float],
-        probe_reads: Mapping[tuple[str, ...], tuple[float, float, float]],
-    ) -> ListPlan:
-        """The plan for ``fetch`` rows from what each way would read.
+    @property
+    def partition(self) -> str | None:
+        """The equality filter whose index the walk reads (the fewest entries); None: the sort's."""
+        return min(self.walk_sizes, key=lambda column: self.walk_sizes[column])
 
-        ``walk_sizes``: the entries of each index a walk may read (None: the sort's);
-        ``probe_reads``: the index entries, table rows and pages each probe reads.
-        """
-        partition = min(walk_sizes, key=lambda column: walk_sizes[column])
-        size = walk_sizes[partition]
+    @property
+    def walk_size(self) -> float:
+        """Entries the walked index holds (in time order, within the created range)."""
+        return self.walk_sizes[self.partition]
+
+    @property
+    def walk_rows(self) -> float:
+        """Entries the walk is expected to read to fill the page."""
         # Matches taken as spread evenly along the index; fewer than a page: all of it.
-        walk_rows = size if matches < fetch else fetch * size / matches
-        costs = {
-            names: entries * BITMAP_ENTRY_COST + rows * TABLE_ROW_COST + pages * TABLE_PAGE_COST
-            for names, (entries, rows, pages) in probe_reads.items()
-        }
-        probe_by = min(costs, key=lambda names: costs[names])
-        return cls(matches, partition, size, walk_rows, probe_by, costs[probe_by])
+        if self.matches < self.fetch:
+            return self.walk_size
+        return self.fetch * self.walk_size / self.matches
+
+    def _probe_costs(self) -> dict[tuple[str, ...], float]:
+        costs = {}
+        for names, (entries, rows, most_pages) in self.probe_reads.items():
+            spread = (self.tag_spread or 1.0) if "tag" in names else 1.0
+            pages = min(rows * spread, most_pages)
+            costs[names] = (
+                entries * BITMAP_ENTRY_COST + rows * TABLE_ROW_COST + pages * TABLE_PAGE_COST
+            )
+        return costs
+
+    @property
+    def probe_by(self) -> tuple[str, ...]:
+        """The filters whose indexes the cheapest probe reads (one, or the tags' and another's)."""
+        costs = self._probe_costs()
+        return min(costs, key=lambda names: costs[names])
+
+    @property
+    def probe_cost(self) -> float:
+        """What the cheapest probe reads, weighted as walked entries."""
+        return self._probe_costs()[self.probe_by]
 
     @property
     def probe_first(self) -> bool:
@@ -328,6 +345,14 @@ class ListPlan:
     def probe_limit(self) -> int:
         """How many matches the probe collects before it gives up."""
         return int(max(MIN_PROBE, PROBE_SLACK * self.matches))
+
+    def could_probe_by_tag_for_less(self) -> bool:
+        """Whether the tags' rows, if they shared pages, would make a probe by them cheaper."""
+        tags = self.probe_reads.get(("tag",))
+        if tags is None or tags[1] > TAG_SAMPLE_LIMIT or self.tag_spread is not None:
+            return False
+        clustered = replace(self, tag_spread=1 / ROWS_PER_PAGE)
+        return clustered.probe_by != self.probe_by or clustered.probe_cost < self.probe_cost / 2
 
 
 class CustomerList:
@@ -367,8 +392,9 @@ class CustomerList:
     def page(self) -> list[Row]:
         """Up to ``limit + 1`` matches after the cursor, in sort order."""
         if not self._filters(beside=None)[0]:
-            # Nothing to check beyond the walk's own index condition: every entry matches.
-            return self._walk(None, self._after, None)
+            # Nothing to check beyond the sort index's own condition: every entry matches,
+            # and the page is its next rows, read straight from the table.
+            return self._page_in_order()
         # Filters that match one customer in OPENING_WINDOW_PER_ROW or more need no estimate.
         opening = self._walk(None, self._after, OPENING_WINDOW_PER_ROW * self._fetch)
         if len(opening) == self._fetch:
@@ -377,6 +403,13 @@ class CustomerList:
         if plan.probe_first:
             return self._probe_then_walk(plan)
         return self._walk_in_windows(plan)
+
+    def _page_in_order(self) -> list[Row]:
+        where, params = self._walked(None, self._after)
+        statement = sql.SQL("SELECT {} FROM customers WHERE {} ORDER BY {} LIMIT %s").format(
+            CUSTOMER_COLUMNS, where, self._order(sql.Identifier(self._column))
+        )
+        return self._rows(statement, [*params, self._fetch])
 
     def _walk_in_windows(self, plan: ListPlan) -> list[Row]:
         """Walk window after window; probe once walking on would cost more than probing."""
@@ -402,6 +435,9 @@ class CustomerList:
             remaining = wanted - len(found)
             expected = remaining * width / len(found) if found else math.inf
             widened = int(min(4 * width, max(2 * width, 1.25 * expected)))
+            if expected > plan.probe_cost and plan.could_probe_by_tag_for_less():
+                # Worth a look at whether the tags' rows share pages (a campaign's do).
+                plan = replace(plan, tag_spread=self._tag_spread())
             if expected > plan.probe_cost and walked + widened > plan.probe_cost:
                 # The estimate that chose to walk was wrong: the probe costs less now.
                 return self._probe_then_walk(plan)
@@ -444,21 +480,34 @@ class CustomerList:
         # Rows in the created range share its pages; others each have a page of their own.
         range_pages = read["created"] / ROWS_PER_PAGE if has_range else math.inf
         probe_reads: dict[tuple[str, ...], tuple[float, float, float]] = {
-            (name,): (count, count, min(count, range_pages)) for name, count in read.items()
+            (name,): (count, count, range_pages) for name, count in read.items()
         }
         if self._query.tag:
             tag = rows["tag"]
-            probe_reads["tag",] = (tag, tag, tag)
+            probe_reads["tag",] = (tag, tag, math.inf)
             for name, count in read.items():
                 # The bitmaps of both, ANDed: the rows in both, if they are independent.
                 both = tag * count / max(live, 1)
-                probe_reads["tag", name] = (tag + count, both, min(both, range_pages))
-        return ListPlan.from_estimates(
+                probe_reads["tag", name] = (tag + count, both, range_pages)
+        return ListPlan(
             fetch=self._fetch,
             matches=rows["matches"],
             walk_sizes={column: rows[column] for column in [None, *self._equality]},
             probe_reads=probe_reads,
         )
+
+    def _tag_spread(self) -> float:
+        """Table pages per row among the first of the tags' rows, in table order.
+
+        1 when each is on a page of its own; a thirtieth when they fill their pages.
+        """
+        statement = sql.SQL(
+            # A ctid reads as "(page,item)", a point to PostgreSQL: [0] is the page.
+            "SELECT count(DISTINCT (ctid::text::point)[0]) AS pages, count(*) AS sampled"
+            " FROM (SELECT ctid FROM customers WHERE {} LIMIT %s) sample"
+        ).format(self._access(("tag",))[0])
+        (sample,) = self._rows(statement, [self._query.tag, TAG_SAMPLE], bitmap_scans_only=True)
+        return float(sample["pages"]) / sample["sampled"] if sample["sampled"] else 1.0
 
     def _estimates(
         self, wheres: Mapping[str | None, tuple[sql.Composable, list[Any]]]
@@ -533,7 +582,9 @@ class CustomerList:
             sort=sql.Identifier(self._column),
             walked=walked,
             order=order,
-            limit=sql.SQL(" LIMIT %s") if width is not None else sql.SQL(""),
+            # A LIMIT, or else OFFSET 0, keeps the planner from folding the walk into one
+            # query with the filters, and from picking its own way for that one again.
+            limit=sql.SQL(" LIMIT %s") if width is not None else sql.SQL(" OFFSET 0"),
             beside=sql.SQL(" AND ").join(beside) if beside else sql.SQL("true"),
             page_order=self._order(sql.SQL("page.sort_value")),
         )

@@ -10,7 +10,6 @@ that match nothing or a few customers, where the two ways differ most.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -109,8 +108,8 @@ WAYS: dict[str, tuple[dict[str, Any], set[str]]] = {
     "as estimated": ({}, set()),
     "probe first": ({**FREE_PROBE, "OPENING_WINDOW_PER_ROW": 0}, {"probe"}),
     "walk in small windows": (
-        {"TABLE_PAGE_COST": math.inf, "OPENING_WINDOW_PER_ROW": 0},
-        {"bounded walk"},
+        {"TABLE_PAGE_COST": 1e12, "OPENING_WINDOW_PER_ROW": 0},
+        {"bounded walk", "tag sample"},
     ),
     "probe gives up, walk to the end": (
         {**FREE_PROBE, "MIN_PROBE": 0, "PROBE_SLACK": 0, "OPENING_WINDOW_PER_ROW": 0},
@@ -126,10 +125,16 @@ def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iter
     for name, value in settings.items():
         monkeypatch.setattr(store, name, value)
     if request.param == "walk in small windows":
-        # One entry first, then a few more each time: every window boundary is crossed.
+        # One entry first, then a few more each time: every window boundary is crossed,
+        # and the pages the tags' rows take are looked at whenever a tag is filtered on.
         monkeypatch.setattr(ListPlan, "first_window", lambda _plan: 1)
+        monkeypatch.setattr(
+            ListPlan,
+            "could_probe_by_tag_for_less",
+            lambda plan: plan.tag_spread is None and ("tag",) in plan.probe_reads,
+        )
     ran: set[str] = set()
-    probe, walk = CustomerList._probe, CustomerList._walk
+    probe, walk, sample = CustomerList._probe, CustomerList._walk, CustomerList._tag_spread
 
     def probing(self: CustomerList, plan: ListPlan) -> Any:
         ran.add("probe")
@@ -139,8 +144,13 @@ def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iter
         ran.add("walk to the end" if width is None else "bounded walk")
         return walk(self, partition, after, width, wanted)
 
+    def sampling(self: CustomerList) -> float:
+        ran.add("tag sample")
+        return sample(self)
+
     monkeypatch.setattr(CustomerList, "_probe", probing)
     monkeypatch.setattr(CustomerList, "_walk", walking)
+    monkeypatch.setattr(CustomerList, "_tag_spread", sampling)
     yield str(request.param)
     assert expected <= ran, f"{request.param} ran {sorted(ran)}"
 
