@@ -33,7 +33,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help run test test-unit test-integration test-e2e setup setup-dev infra tools env \
-	databases admin lint typecheck pytest coverage security bandit audit bench soak lock hooks clean
+	databases admin lint typecheck pytest coverage security bandit audit bench soak seed lock hooks clean
 
 help: ## List every target (this is what `make` alone does)
 	@echo "Clientele: make <target>"
@@ -140,6 +140,11 @@ bench: setup-dev ## Measure the gateway's overhead, the relay, write -> searchab
 	$(BIN)/python -m bench.relay_throughput
 	$(BIN)/python -m bench.event_latency
 	$(BIN)/python -m bench.search_latency --customers $${SEARCH_CUSTOMERS:-100000}
+
+# Customers `make seed` adds (make seed N=1000000).
+N ?= 10000
+seed: setup ## Add N generated customers (10000 unless N=...) with their created events; the relay and consumers index them
+	$(BIN)/honcho run $(BIN)/python -m bench.seed --customers $(N)
 
 # Stops and starts the machine's RabbitMQ: run it alone, not beside other tests.
 SOAK_ROUNDS ?= 10
