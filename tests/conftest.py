@@ -16,6 +16,7 @@ import pytest
 from tests.support import broker
 from tests.support.databases import drop_database, migrated_database
 from tests.support.processes import ServiceProcess, WorkerProcess
+from tests.support.tokens import TestIssuer
 
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
@@ -136,3 +137,9 @@ def start_worker(process_logs: Path) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in reversed(started):
         worker.stop()
+
+
+@pytest.fixture(scope="session")
+def issuer() -> TestIssuer:
+    """Signs tokens the services' apps trust, as the gateway's JWKS would."""
+    return TestIssuer()

@@ -6,14 +6,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg2
-import psycopg2.extras
-
 from bench.seed import seed
 from bench.seed_data import created_event, generate_customers
 from customer_service.events import snapshot
 from customer_service.schemas import CustomerCreate
 from shared.events.envelope import CREATED, Event, validate_envelope
+from tests.support.service_fixtures import sql_on
 
 UNTIL = datetime(2026, 11, 30, tzinfo=UTC)
 WRITABLE = ("name", "email", "phone", "company", "country", "city", "segment", "status", "tags")
@@ -90,10 +88,5 @@ def test_seeding_writes_each_customer_with_its_created_event_and_can_run_again(
 
 
 def _rows(url: str, statement: str) -> list[dict[str, Any]]:
-    connection = psycopg2.connect(url)
-    try:
-        with connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
-            cursor.execute(statement)
-            return [dict(row) for row in cursor.fetchall()]
-    finally:
-        connection.close()
+    with sql_on(url) as query:
+        return query(statement)

@@ -31,12 +31,6 @@ TABLES = ("customers", "notes", "churns", "dimension_counts", "daily_counts")
 
 
 @pytest.fixture(scope="session")
-def issuer() -> TestIssuer:
-    """Signs tokens the app trusts, as the gateway's JWKS would."""
-    return TestIssuer()
-
-
-@pytest.fixture(scope="session")
 def analytics_database(make_database: Callable[[str], str]) -> str:
     """URL of a migrated database used by this package's tests only."""
     return make_database("analytics_service")

@@ -17,12 +17,6 @@ from tests.support.tokens import TestIssuer
 
 
 @pytest.fixture(scope="session")
-def issuer() -> TestIssuer:
-    """Signs tokens the app trusts, as the gateway's JWKS would."""
-    return TestIssuer()
-
-
-@pytest.fixture(scope="session")
 def customer_database(make_database: Callable[[str], str]) -> str:
     """URL of a migrated database used by this package's tests only."""
     return make_database("customer_service")

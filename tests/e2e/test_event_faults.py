@@ -37,6 +37,7 @@ from shared.events.publisher import ConfirmingPublisher, Outgoing
 from shared.events.topology import ConsumerQueues, consuming_packages
 from tests.e2e.conftest import Stack
 from tests.support import broker
+from tests.support.service_fixtures import sql_on
 from tests.support.tcp_proxy import CuttableProxy
 
 ROUNDS = int(os.environ.get("SOAK_ROUNDS", "1"))
@@ -168,13 +169,8 @@ def take_the_broker_away(proxy: CuttableProxy, seconds: float) -> None:
 
 def rows(url: str, sql: str) -> list[dict[str, Any]]:
     """Every row of ``sql`` on the database at ``url``."""
-    connection = psycopg2.connect(url)
-    try:
-        with connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
-            cursor.execute(sql)
-            return [dict(row) for row in cursor.fetchall()]
-    finally:
-        connection.close()
+    with sql_on(url) as query:
+        return query(sql)
 
 
 def differences(stack: Stack) -> dict[str, Any]:

@@ -22,12 +22,6 @@ from tests.support.tokens import TestIssuer
 
 
 @pytest.fixture(scope="session")
-def issuer() -> TestIssuer:
-    """Signs tokens the app trusts, as the gateway's JWKS would."""
-    return TestIssuer()
-
-
-@pytest.fixture(scope="session")
 def search_database(make_database: Callable[[str], str]) -> str:
     """URL of a migrated database used by this package's tests (one per xdist worker)."""
     return make_database("search_service")
