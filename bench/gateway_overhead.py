@@ -18,7 +18,7 @@ It does so in two CPU layouts, each a complete run of its own:
   (root here); where that is refused they stay unpinned and the output says so,
   and their affinity is restored afterwards.
 
-Run with ``make bench``; options: ``--seconds``, ``--workers``, ``--threads``,
+Run with ``make bench``; options: ``--seconds``, ``--workers``,
 ``--layout``.
 """
 
@@ -48,7 +48,6 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def start_stack(
     workers: int,
-    threads: int,
     logs: Path,
     cpus: tuple[frozenset[int], frozenset[int]] | None = None,
 ) -> tuple[ServiceProcess, ServiceProcess, list[str]]:
@@ -69,7 +68,6 @@ def start_stack(
             "LOG_LEVEL": "WARNING",
         },
         workers=workers,
-        threads=threads,
         cpus=cpus[0] if cpus else None,
     )
     jwks = f"{gateway.url}/.well-known/jwks.json"
@@ -79,7 +77,6 @@ def start_stack(
         "customer_service",
         {"CUSTOMER_DATABASE_URL": customer_db, "JWT_JWKS_URL": jwks, "LOG_LEVEL": "WARNING"},
         workers=workers,
-        threads=threads,
         port=customer_port,
         cpus=cpus[1] if cpus else None,
     ).start(logs)
@@ -263,7 +260,7 @@ def run_layout(layout: str, args: argparse.Namespace) -> tuple[list[LoadResult],
     with tempfile.TemporaryDirectory() as logs, pinned(servers) as refused:
         if refused:
             print(f"[{layout}] could not pin {', '.join(refused)}; left on every CPU")
-        gateway, customer, databases = start_stack(args.workers, args.threads, Path(logs), tiers)
+        gateway, customer, databases = start_stack(args.workers, Path(logs), tiers)
         try:
             return measure(gateway, customer, databases[0], args.seconds)
         finally:
@@ -315,7 +312,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per run")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers per service")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument(
         "--layout", choices=("both", "shared", "tiers"), default="both", help="CPU layout(s)"
     )
@@ -326,7 +322,7 @@ def main() -> None:
         layouts = ("shared",)
 
     print(
-        f"GET /customers/{{id}}: {args.workers} workers x {args.threads} threads per service, "
+        f"GET /customers/{{id}}: {args.workers} gevent workers per service, "
         f"{args.seconds:.0f} s per run, {len(os.sched_getaffinity(0))} CPUs"
     )
     for layout in layouts:

@@ -30,7 +30,6 @@ class ServiceProcess:
     package: str
     env: dict[str, str]
     workers: int = 2
-    threads: int = 4
     port: int = field(default_factory=free_port)
     #: Where the master serves every worker's metrics (apart from the API).
     metrics_port: int = field(default_factory=free_port)
