@@ -139,6 +139,42 @@ def start_worker(process_logs: Path) -> Iterator[Callable[..., WorkerProcess]]:
         worker.stop()
 
 
+@pytest.fixture
+def service_for_test(
+    start_service: Callable[..., ServiceProcess],
+) -> Iterator[Callable[..., ServiceProcess]]:
+    """Factory: ``start_service`` for one test; what it starts is stopped when the test ends.
+
+    Processes are stopped where their test or module ends, not with the session:
+    each holds PostgreSQL connections, and PostgreSQL's 100 are shared by the suite.
+    """
+    started: list[ServiceProcess] = []
+
+    def start(package: str, env: dict[str, str], **options: int) -> ServiceProcess:
+        started.append(start_service(package, env, **options))
+        return started[-1]
+
+    yield start
+    for service in reversed(started):
+        service.stop()
+
+
+@pytest.fixture
+def worker_for_test(
+    start_worker: Callable[..., WorkerProcess],
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Factory: ``start_worker`` for one test; what it starts is stopped when the test ends."""
+    started: list[WorkerProcess] = []
+
+    def start(module: str, env: dict[str, str], *, ready: bool = True) -> WorkerProcess:
+        started.append(start_worker(module, env, ready=ready))
+        return started[-1]
+
+    yield start
+    for worker in reversed(started):
+        worker.stop()
+
+
 @pytest.fixture(scope="session")
 def issuer() -> TestIssuer:
     """Signs tokens the services' apps trust, as the gateway's JWKS would."""

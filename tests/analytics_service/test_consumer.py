@@ -139,10 +139,12 @@ def test_sigterm_stops_the_consumer_cleanly(consumer: WorkerProcess) -> None:
 
 
 def test_a_consumer_without_its_database_is_not_ready_and_stops_cleanly(
-    consumer_env: dict[str, str], start_worker: Callable[..., WorkerProcess]
+    consumer_env: dict[str, str], worker_for_test: Callable[..., WorkerProcess]
 ) -> None:
     missing = consumer_env["ANALYTICS_DATABASE_URL"].rsplit("/", 1)[0] + "/clientele_test_nowhere"
-    worker = start_worker(MODULE, {**consumer_env, "ANALYTICS_DATABASE_URL": missing}, ready=False)
+    worker = worker_for_test(
+        MODULE, {**consumer_env, "ANALYTICS_DATABASE_URL": missing}, ready=False
+    )
 
     def says_why() -> bool:
         answer = requests.get(f"{worker.url}/readyz", timeout=2)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -26,9 +26,11 @@ def environment(database_url: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def service(start_service: StartService, customer_database: str) -> ServiceProcess:
+def service(start_service: StartService, customer_database: str) -> Iterator[ServiceProcess]:
     """The service under gunicorn on the test database (one worker, so metrics add up)."""
-    return start_service("customer_service", environment(customer_database), workers=1)
+    service = start_service("customer_service", environment(customer_database), workers=1)
+    yield service
+    service.stop()
 
 
 def test_a_running_service_guards_its_api_and_reports_its_health(service: ServiceProcess) -> None:
@@ -76,9 +78,9 @@ def test_a_token_is_refused_with_503_while_the_signing_keys_cannot_be_fetched(
     ids=["missing-database", "nothing-listening"],
 )
 def test_readiness_names_postgres_when_it_cannot_be_reached(
-    start_service: StartService, database_url: str
+    service_for_test: StartService, database_url: str
 ) -> None:
-    service = start_service("customer_service", environment(database_url), workers=1)
+    service = service_for_test("customer_service", environment(database_url), workers=1)
 
     healthz = requests.get(f"{service.url}/healthz", timeout=5)
     readyz = requests.get(f"{service.url}/readyz", timeout=10)

@@ -68,7 +68,7 @@ StartRelay = Callable[..., WorkerProcess]
 
 @pytest.fixture
 def start_relay(
-    start_worker: Callable[..., WorkerProcess], database_url: str, events_exchange: str
+    worker_for_test: Callable[..., WorkerProcess], database_url: str, events_exchange: str
 ) -> StartRelay:
     """Factory: a relay on this test's database and exchange; keywords add to its settings."""
 
@@ -78,7 +78,7 @@ def start_relay(
             "AMQP_URL": broker.AMQP_URL,
             "EVENTS_EXCHANGE": events_exchange,
         }
-        return start_worker(RELAY, {**env, **settings})
+        return worker_for_test(RELAY, {**env, **settings})
 
     return start
 

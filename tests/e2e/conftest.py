@@ -49,6 +49,19 @@ class Stack:
         """Base URL of the public API."""
         return f"{self.gateway.url}/api/v1"
 
+    def stop(self) -> None:
+        """Stop its workers, then its services, then the gateway (a second call does nothing).
+
+        A stack a module or a test starts is stopped when that module or test ends:
+        stacks left running until the session ends would hold PostgreSQL connections
+        (and CPU) the rest of the suite needs.
+        """
+        for worker in self.workers.values():
+            worker.stop()
+        for service in self.services.values():
+            service.stop()
+        self.gateway.stop()
+
     def headers(self, role: str = "admin") -> dict[str, str]:
         """Authorization header for a user holding ``role``."""
         return {"Authorization": f"Bearer {self.tokens[role]}"}
@@ -159,6 +172,9 @@ def start_stack(
         gateway = start_service(
             gateway_declared.package, env, port=gateway_port, workers=gateway_workers
         )
+        # Ready needs the gateway's keys (so only now) and, for the NLP service, its model.
+        for service_process in services.values():
+            service_process.wait_for("/readyz", timeout=90)
         stack = Stack(
             gateway=gateway,
             services=services,
@@ -176,12 +192,25 @@ def start_stack(
         return stack
 
     yield start
-    # Workers first: one still running would declare its queues again.
+    # Workers first (``Stack.stop``): one still running would declare its queues again.
     for stack in stacks:
-        for worker in stack.workers.values():
-            worker.stop()
+        stack.stop()
     for exchange in exchanges:
         broker.delete_exchange(exchange)
+
+
+@pytest.fixture
+def stack_for_test(start_stack: Callable[..., Stack]) -> Iterator[Callable[..., Stack]]:
+    """Factory: ``start_stack`` for one test; what it starts is stopped when the test ends."""
+    started: list[Stack] = []
+
+    def start(*args: Any, **options: Any) -> Stack:
+        started.append(start_stack(*args, **options))
+        return started[-1]
+
+    yield start
+    for stack in started:
+        stack.stop()
 
 
 @pytest.fixture(scope="session")

@@ -55,9 +55,11 @@ def proxy() -> Iterator[CuttableProxy]:
 
 
 @pytest.fixture(scope="module")
-def faulty_stack(start_stack: Callable[..., Stack], proxy: CuttableProxy) -> Stack:
+def faulty_stack(start_stack: Callable[..., Stack], proxy: CuttableProxy) -> Iterator[Stack]:
     """A stack of its own whose broker connections go through the proxy."""
-    return start_stack(amqp_url=broker.AMQP_URL.replace(":5672", f":{proxy.port}"))
+    stack = start_stack(amqp_url=broker.AMQP_URL.replace(":5672", f":{proxy.port}"))
+    yield stack
+    stack.stop()
 
 
 @dataclass

@@ -55,10 +55,10 @@ def _published_kids(stack: Stack) -> set[str]:
     return {key["kid"] for key in jwks["keys"]}
 
 
-def test_rotating_the_signing_key_logs_nobody_out(start_stack) -> None:
+def test_rotating_the_signing_key_logs_nobody_out(stack_for_test) -> None:
     # The new key is published before it signs: longer than a gateway worker's key
     # cache (which may serve the old JWKS that long) plus the services' JWKS cooldown.
-    stack = start_stack(
+    stack = stack_for_test(
         {"JWT_KEY_ACTIVATION_DELAY_SECONDS": "6", "SIGNING_KEY_CACHE_SECONDS": "1"},
         only=("customer",),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -14,13 +15,15 @@ AUTH_LIMIT = 5
 
 
 @pytest.fixture(scope="module")
-def limited(start_stack) -> Stack:
-    """A stack whose gateway (3 workers) allows few requests."""
-    return start_stack(
+def limited(start_stack) -> Iterator[Stack]:
+    """A stack whose gateway (3 workers) allows few requests; stopped after the module."""
+    stack = start_stack(
         {"RATE_LIMIT_API": f"{API_LIMIT}/minute", "RATE_LIMIT_AUTH": f"{AUTH_LIMIT}/minute"},
         gateway_workers=3,
         only=("customer",),
     )
+    yield stack
+    stack.stop()
 
 
 def test_concurrent_clients_get_exactly_the_limit_across_workers(limited: Stack) -> None:

@@ -23,11 +23,11 @@ from tests.support.upstreams import (
 
 
 @pytest.fixture
-def gateway_in_front_of(start_stack) -> Callable[..., Stack]:
+def gateway_in_front_of(stack_for_test) -> Callable[..., Stack]:
     """Factory: a fresh stack whose gateway sends customer routes to ``url``."""
 
     def start(url: str, **env: str) -> Stack:
-        return start_stack(
+        return stack_for_test(
             {"DISCOVERY_STATIC": f"customer_service={url}", **env}, gateway_workers=1, only=()
         )
 

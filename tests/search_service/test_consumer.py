@@ -47,9 +47,9 @@ def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
 
 @pytest.fixture
 def consumer(
-    start_worker: StartWorker, search_database: str, events_exchange: str, empty_index: None
+    worker_for_test: StartWorker, search_database: str, events_exchange: str, empty_index: None
 ) -> WorkerProcess:
-    return start_worker(
+    return worker_for_test(
         "search_service.consumer",
         {
             "SEARCH_DATABASE_URL": search_database,

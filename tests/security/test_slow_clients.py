@@ -53,13 +53,15 @@ WEB_SERVICES = [
 
 
 @pytest.fixture(scope="module")
-def deadline_stack(start_stack: Callable[..., Stack]) -> Stack:
+def deadline_stack(start_stack: Callable[..., Stack]) -> Iterator[Stack]:
     """The gateway and every routed service, each process with short read deadlines."""
     with pytest.MonkeyPatch.context() as patch:
         # Every process of this stack inherits them; other modules' stacks keep the defaults.
         patch.setenv("HEADER_READ_TIMEOUT", str(HEADER_DEADLINE))
         patch.setenv("BODY_READ_TIMEOUT", str(BODY_DEADLINE))
-        return start_stack()
+        stack = start_stack()
+    yield stack
+    stack.stop()
 
 
 @dataclass(frozen=True)
