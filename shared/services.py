@@ -73,6 +73,13 @@ class Service:
     processes: tuple[Process, ...]
     #: role -> scopes of this service's contract that the role holds.
     grants: dict[str, tuple[str, ...]]
+    #: Gunicorn workers of the web process, when the service fixes it (else WEB_CONCURRENCY).
+    web_workers: int | None = None
+
+    @property
+    def web_concurrency_variable(self) -> str:
+        """The variable overriding its fixed worker count (``NLP_WEB_CONCURRENCY``)."""
+        return f"{self.env_prefix}_WEB_CONCURRENCY"
 
     @property
     def env_prefix(self) -> str:
@@ -112,8 +119,13 @@ class Service:
     def command(self, process: Process) -> str:
         """The shell command that runs ``process`` locally (honcho)."""
         if process.target == GUNICORN:
+            workers = (
+                f"WEB_CONCURRENCY=${{{self.web_concurrency_variable}:-{self.web_workers}}} "
+                if self.web_workers
+                else ""
+            )
             return (
-                f"PROMETHEUS_MULTIPROC_DIR=var/metrics/{self.package}"
+                f"{workers}PROMETHEUS_MULTIPROC_DIR=var/metrics/{self.package}"
                 f" METRICS_BIND=${{{self.metrics_bind_variable}:-127.0.0.1:{self.metrics_port}}}"
                 " gunicorn -c shared/gunicorn_conf.py"
                 f" --bind ${{{self.bind_variable}:-127.0.0.1:{self.port}}}"
@@ -158,6 +170,7 @@ def _service(name: str, entry: dict[str, object]) -> Service:
         else None,
         processes=tuple(_process(name, process, entry) for process, entry in processes.items()),
         grants={role: tuple(scopes) for role, scopes in grants.items()},
+        web_workers=int(str(entry["web_workers"])) if "web_workers" in entry else None,
     )
 
 

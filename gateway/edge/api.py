@@ -32,7 +32,7 @@ from gateway.edge.limits import LimitState, RateLimiter
 from gateway.edge.routes import Route, find_route
 from gateway.edge.service import Forwarder, IncomingRequest
 from shared.auth import check_scope
-from shared.contract import Contract
+from shared.contract import Contract, Operation
 from shared.errors import Forbidden
 from shared.web.auth import bind_principal
 
@@ -74,6 +74,21 @@ def _is_served_preflight(edge: Edge) -> bool:
     )
 
 
+def _limit_name(own: Operation | None, route: Route | None) -> str:
+    """The named limit a call counts against: its operation's ``x-rate-limit``, else the API's.
+
+    A routed service's contract may name its own (the NLP service does: inference
+    costs more than a read), which the gateway's settings define.
+    """
+    if own is not None:
+        return own.rate_limit or API_LIMIT
+    if route is not None:
+        operation = route.contract.match(request.method, route.upstream_path(request.path))
+        if operation is not None and operation.rate_limit:
+            return operation.rate_limit
+    return API_LIMIT
+
+
 def guard(edge: Edge) -> None:
     """Authenticate, limit and authorise the current request (see the module docstring)."""
     own = edge.contract.match(request.method, request.path)
@@ -88,11 +103,11 @@ def guard(edge: Edge) -> None:
     principal = authentication.principal
     bind_principal(principal)
     g.bearer_token = authentication.bearer_token
-    _count(edge, (own.rate_limit if own else None) or API_LIMIT, f"principal:{principal.subject}")
+    route = find_route(edge.routes, request.path) if own is None else None
+    _count(edge, _limit_name(own, route), f"principal:{principal.subject}")
     if own is not None:
         check_scope(principal, own.scope)
         return
-    route = find_route(edge.routes, request.path)
     if route is not None:
         check_scope(principal, route.operation(request.method, request.path).scope)
         g.route = route

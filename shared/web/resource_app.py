@@ -10,7 +10,7 @@ an app serving a route its contract does not declare (it would need no scope).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from flask import Flask
@@ -21,6 +21,7 @@ from shared.database import Database
 from shared.settings import ServiceSettings
 from shared.web.app import create_service_app
 from shared.web.auth import install_authentication, undeclared_routes
+from shared.web.health import HealthCheck
 
 #: Where the app keeps its database pool, for whoever owns the app (tests close it).
 DATABASE_EXTENSION = "database"
@@ -33,8 +34,10 @@ def create_resource_app(
     openapi_path: Path,
     register: Callable[[Flask, Database], None],
     key_source: KeySource | None = None,
+    readiness: Mapping[str, HealthCheck] | None = None,
 ) -> Flask:
-    """The service's app; ``key_source`` replaces the gateway's JWKS (tests use their own)."""
+    """The service's app; ``key_source`` replaces the gateway's JWKS (tests use their own),
+    ``readiness`` adds the service's own checks (a model loaded, say) to the database's."""
     contract = Contract.load(openapi_path)
     database = Database(
         database_url,
@@ -43,16 +46,16 @@ def create_resource_app(
         statement_timeout_ms=settings.database_statement_timeout_ms,
         application_name=settings.service_name,
     )
-    readiness = {"postgres": database.ping}
+    checks: dict[str, HealthCheck] = {"postgres": database.ping, **(readiness or {})}
     keys = key_source
     if keys is None:
         jwks = JwksKeySource(
             settings.jwt_jwks_url, cooldown_seconds=settings.jwt_jwks_cooldown_seconds
         )
         # Without the gateway's keys no authenticated request can be served.
-        readiness["jwks"] = jwks.check_ready
+        checks["jwks"] = jwks.check_ready
         keys = jwks
-    app = create_service_app(settings, readiness=readiness, contract=contract)
+    app = create_service_app(settings, readiness=checks, contract=contract)
     verifier = TokenVerifier(
         keys=keys,
         issuer=settings.jwt_issuer,

@@ -22,7 +22,7 @@ from tests.gateway.jwks import service_verifier
 from tests.support.tokens import ROLE_SCOPES as TEST_ISSUER_SCOPES
 from tests.support.tokens import TestIssuer
 
-#: In declaration order: customers, search, analytics, then the gateway's own.
+#: In declaration order: customers, search, analytics, nlp, then the gateway's own.
 ADMIN_SCOPES = (
     "customers:read",
     "customers:write",
@@ -31,6 +31,7 @@ ADMIN_SCOPES = (
     "search:reindex",
     "analytics:read",
     "analytics:reconcile",
+    "nlp:read",
     "users:manage",
 )
 
@@ -38,8 +39,11 @@ ADMIN_SCOPES = (
 @pytest.mark.parametrize(
     ("role", "scopes"),
     [
-        ("viewer", {"customers:read", "search:read", "analytics:read"}),
-        ("agent", {"customers:read", "customers:write", "search:read", "analytics:read"}),
+        ("viewer", {"customers:read", "search:read", "analytics:read", "nlp:read"}),
+        (
+            "agent",
+            {"customers:read", "customers:write", "search:read", "analytics:read", "nlp:read"},
+        ),
         ("admin", set(ADMIN_SCOPES)),
     ],
 )
@@ -141,7 +145,7 @@ def test_the_role_table_is_the_declared_one_and_tests_use_it():
         role: set(scope.split()) for role, scope in TEST_ISSUER_SCOPES.items()
     }
     assert roles.ROLE_SCOPES == {
-        "viewer": ("customers:read", "search:read", "analytics:read"),
-        "agent": ("customers:read", "customers:write", "search:read", "analytics:read"),
+        "viewer": ("customers:read", "search:read", "analytics:read", "nlp:read"),
+        "agent": ("customers:read", "customers:write", "search:read", "analytics:read", "nlp:read"),
         "admin": ADMIN_SCOPES,
     }

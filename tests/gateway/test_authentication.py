@@ -21,7 +21,12 @@ def test_a_bearer_token_is_verified_and_forwarded_as_it_came(auth, login):
 
     assert authentication.bearer_token == token
     assert authentication.principal.role == "viewer"
-    assert authentication.principal.scopes == {"customers:read", "search:read", "analytics:read"}
+    assert authentication.principal.scopes == {
+        "customers:read",
+        "search:read",
+        "analytics:read",
+        "nlp:read",
+    }
 
 
 @pytest.mark.parametrize("header", ["Authorization", "X-API-Key"])

@@ -55,7 +55,7 @@ def test_create_user_reads_the_password_from_the_named_variable(run_cli, client)
     assert result.returncode == 0, result.stderr
     assert "created user 'Margaret' with role viewer" in result.stdout
     scope = _login(client, "margaret", "apollo-guidance").get_json()["scope"]
-    assert scope == "customers:read search:read analytics:read"
+    assert scope == "customers:read search:read analytics:read nlp:read"
 
     again = run_cli(
         "create-user", "MARGARET", "--role", "agent", "--password-env", "NEW_PASSWORD",

@@ -44,9 +44,9 @@ def fresh_database(make_database):
 
 
 def test_workers_starting_together_share_one_signing_key_and_report_ready(
-    start_service, fresh_database
+    service_for_test, fresh_database
 ):
-    gateway = start_service(
+    gateway = service_for_test(
         "gateway",
         isolated_env(fresh_database),
         workers=2,
@@ -92,9 +92,9 @@ def test_workers_starting_together_share_one_signing_key_and_report_ready(
 
 
 def test_a_service_verifies_gateway_tokens_through_the_published_jwks(
-    start_service, fresh_database
+    service_for_test, fresh_database
 ):
-    gateway = start_service(
+    gateway = service_for_test(
         "gateway",
         isolated_env(fresh_database),
         workers=1,
@@ -118,4 +118,5 @@ def test_a_service_verifies_gateway_tokens_through_the_published_jwks(
         "customers:write",
         "search:read",
         "analytics:read",
+        "nlp:read",
     }

@@ -25,7 +25,7 @@ def test_login_answers_an_access_and_a_refresh_token(client, make_user):
     assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token", "scope"}
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 900
-    assert body["scope"] == "customers:read customers:write search:read analytics:read"
+    assert body["scope"] == "customers:read customers:write search:read analytics:read nlp:read"
     assert len(body["refresh_token"]) >= 43
     assert response.headers["Cache-Control"] == "no-store"
     header = jwt.get_unverified_header(body["access_token"])

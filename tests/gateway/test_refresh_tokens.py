@@ -30,7 +30,7 @@ def test_a_refresh_hands_out_a_new_pair_and_spends_the_old_token(client, login):
     second = response.get_json()
     assert second["refresh_token"] != first["refresh_token"]
     assert second["access_token"] != first["access_token"]
-    assert second["scope"] == "customers:read customers:write search:read analytics:read"
+    assert second["scope"] == "customers:read customers:write search:read analytics:read nlp:read"
     assert _refresh(client, second["refresh_token"]).status_code == 200
 
 
@@ -105,7 +105,7 @@ def test_a_refresh_sees_a_changed_role(client, auth, make_user, login):
 
     answer = _refresh(client, token).get_json()
 
-    assert answer["scope"] == "customers:read search:read analytics:read"
+    assert answer["scope"] == "customers:read search:read analytics:read nlp:read"
     assert jwt.decode(answer["access_token"], options={"verify_signature": False})["role"] == (
         "viewer"
     )

@@ -34,7 +34,10 @@ def test_an_admin_creates_a_user_who_can_then_log_in(client, admin):
     assert client.get(response.headers["Location"], headers=admin).get_json() == user
     login = _login(client, "ada.lovelace", "analytical-engine")
     assert login.status_code == 200
-    assert login.get_json()["scope"] == "customers:read customers:write search:read analytics:read"
+    assert (
+        login.get_json()["scope"]
+        == "customers:read customers:write search:read analytics:read nlp:read"
+    )
 
 
 def test_usernames_are_unique_whatever_their_case(client, admin):
@@ -89,7 +92,7 @@ def test_a_role_change_shows_in_the_next_login(client, admin, make_user):
     assert response.status_code == 200
     assert response.get_json()["role"] == "agent"
     login = _login(client, user.username, user.password).get_json()
-    assert login["scope"] == "customers:read customers:write search:read analytics:read"
+    assert login["scope"] == "customers:read customers:write search:read analytics:read nlp:read"
 
 
 def test_disabling_a_user_ends_their_sessions_and_logins(client, admin, make_user, login):

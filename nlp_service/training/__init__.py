@@ -1,0 +1,1 @@
+"""What builds the NLP service's shipped artefacts from the project's own labelled data."""

@@ -1,0 +1,1 @@
+"""Tests of the NLP service: the real packaged model, its API and the micro-batcher."""
