@@ -23,7 +23,7 @@ LOCK_FLAGS ?=
 # with 3 workers (2 and auto: about the same or a little slower, 4: ~90 s): it mostly waits
 # on PostgreSQL and on service processes. PYTEST_WORKERS=0 runs serially, =auto per core.
 PYTEST_WORKERS ?= 3
-PYTEST := $(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS)
+PYTEST := $(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --durations=25
 # Static checks over shared/ and every service. bandit: a medium or high finding fails (one
 # accepted on purpose carries `# nosec <test> # <why>` on its line), low ones are listed.
 BANDIT := $(BIN)/bandit -q -r shared $(SERVICES) -f custom \
@@ -139,11 +139,13 @@ audit: $(VENV)/.installed-dev ## Audit every lock in requirements/ for known vul
 	$(BIN)/python scripts/audit-dependencies.py $(DEV_LOCK) $(RUN_LOCKS)
 
 # Each prints its figures against a baseline measured in the same run (see README, Benchmarks).
-bench: setup-dev ## Measure the gateway's overhead, the relay, write -> searchable and search latency
+bench: setup-dev ## Measure the gateway's overhead, the relay, write -> searchable, search latency, NLP accuracy and throughput
 	$(BIN)/python -m bench.gateway_overhead
 	$(BIN)/python -m bench.relay_throughput
 	$(BIN)/python -m bench.event_latency
 	$(BIN)/python -m bench.search_latency --customers $${SEARCH_CUSTOMERS:-100000}
+	$(BIN)/python -m bench.nlp_accuracy
+	$(BIN)/python -m bench.nlp_throughput
 
 # Customers `make seed` adds (make seed N=1000000).
 N ?= 10000

@@ -12,6 +12,11 @@ with one text per request:
 Both with micro-batching on and off (``NLP_BATCHING``), in the same run, so the
 ratios compare like with like. Also prints the worker's peak RSS (``VmHWM``).
 Texts are the held-out customer messages (``bench/nlp_data``), 20 words or so.
+
+The HTTP clients run in this process, on the same CPUs as the service: on a
+2-core machine they take a good part of what the worker would use. So the same
+comparison is also made in this process without HTTP (``Engine.encode`` from 1
+and from 16 threads, the batcher doing what it does in the worker).
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from typing import Any
 import jwt
 import requests
 
+from nlp_service.app import engine_options
+from nlp_service.engine import Engine
+from nlp_service.settings import Settings
 from nlp_service.training.data import read_examples
 from tests.support.databases import drop_database, migrated_database
 from tests.support.processes import ServiceProcess, free_port
@@ -99,6 +107,27 @@ def run(
     return total / (time.perf_counter() - started), latencies
 
 
+def in_process(seconds: float, concurrency: int, texts: list[str]) -> dict[str, float]:
+    """Texts/s through the engine's batcher, one caller and ``concurrency`` callers."""
+    engine = Engine(engine_options(Settings(NLP_CACHE_TTL_SECONDS=0))).load()
+    figures = {}
+    for name, callers in (("alone", 1), ("together", concurrency)):
+        stop = time.perf_counter() + seconds
+
+        def caller(index: int, stop: float = stop) -> int:
+            done = 0
+            while time.perf_counter() < stop:
+                engine.encode([texts[(index * 7919 + done) % len(texts)]])
+                done += 1
+            return done
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(callers) as pool:
+            total = sum(pool.map(caller, range(callers)))
+        figures[name] = total / (time.perf_counter() - started)
+    return figures
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -124,6 +153,7 @@ def main() -> None:
                     "JWT_JWKS_URL": jwks,
                     "NLP_BATCHING": batching,
                     "NLP_CACHE_TTL_SECONDS": "0",
+                    "NLP_TORCH_THREADS": "0",  # torch's own choice, as in production
                     "LOG_LEVEL": "WARNING",
                 }
                 service = ServiceProcess("nlp_service", env, workers=1).start(Path(logs))
@@ -154,11 +184,17 @@ def main() -> None:
             f"{row['together']:6.1f} texts/s; worker peak RSS {row['rss']:.0f} MB"
         )
     on, off = results["true"], results["false"]
+    core = in_process(args.seconds, args.concurrency, texts)
     print(
         f"  concurrency {args.concurrency} with batching / one by one: "
         f"{on['together'] / on['alone']:.2f}x (target 3x); "
         f"batching on / off at concurrency {args.concurrency}: "
         f"{on['together'] / off['together']:.2f}x"
+    )
+    print(
+        f"  in process, no HTTP: one by one {core['alone']:.1f} texts/s, concurrency "
+        f"{args.concurrency} {core['together']:.1f} texts/s: "
+        f"{core['together'] / core['alone']:.2f}x"
     )
 
 

@@ -90,12 +90,15 @@ def cross_validate(encoding: Encoding, texts: list[str], y: np.ndarray) -> list[
     return results
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=PACKAGED_HEAD)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--data", type=Path, default=TRAINING_DATA, help="folder of sentiment-*.jsonl files"
+    )
+    args = parser.parse_args(argv)
 
-    files = sorted(TRAINING_DATA.glob("sentiment-*.jsonl"))
+    files = sorted(args.data.glob("sentiment-*.jsonl"))
     examples = read_examples(files)
     texts = [example.text for example in examples]
     y = np.asarray([LABELS.index(example.label) for example in examples], dtype=np.int64)

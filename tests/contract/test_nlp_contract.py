@@ -50,7 +50,11 @@ def contract_app(
     make_database: Callable[[str], str], contract_issuer: TestIssuer
 ) -> Iterator[Flask]:
     """The NLP API on a database of its own, with the real model loaded."""
-    settings = Settings(NLP_DATABASE_URL=make_database("nlp_service"), NLP_CACHE_TTL_SECONDS=0)
+    settings = Settings(
+        NLP_DATABASE_URL=make_database("nlp_service"),
+        NLP_CACHE_TTL_SECONDS=0,
+        NLP_TORCH_THREADS=1,
+    )
     engine = Engine(engine_options(settings)).load()
     app = create_app(settings, key_source=contract_issuer.key_source, engine=engine)
     with serving(app), APP.serving(app):

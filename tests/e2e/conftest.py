@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,11 +57,11 @@ class Stack:
         stacks left running until the session ends would hold PostgreSQL connections
         (and CPU) the rest of the suite needs.
         """
-        for worker in self.workers.values():
-            worker.stop()
-        for service in self.services.values():
-            service.stop()
-        self.gateway.stop()
+        # Each tier stopped at once (SIGTERM to all, then wait): one by one, a stack's
+        # graceful stops add up to more than a test's timeout on a loaded machine.
+        with ThreadPoolExecutor() as pool:
+            list(pool.map(lambda worker: worker.stop(), self.workers.values()))
+            list(pool.map(lambda service: service.stop(), [*self.services.values(), self.gateway]))
 
     def headers(self, role: str = "admin") -> dict[str, str]:
         """Authorization header for a user holding ``role``."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import Case, GenerationMode
@@ -27,6 +28,8 @@ from tests.e2e.conftest import Stack
 
 schema = schemathesis.openapi.from_path(OPENAPI_PATH)
 schema.config.generation.update(max_examples=10, modes=[GenerationMode.POSITIVE])
+# Every case crosses the real stack; minutes on a loaded 2-core machine under coverage.
+pytestmark = pytest.mark.timeout(360)
 
 CHECKS = [
     not_a_server_error,

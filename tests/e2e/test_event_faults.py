@@ -44,6 +44,9 @@ ROUNDS = int(os.environ.get("SOAK_ROUNDS", "1"))
 BROKER_FAULT = os.environ.get("SOAK_BROKER", "proxy")
 #: How long the queues may take to drain once the writer stops.
 SETTLE_SECONDS = 90.0
+# A round (kills, an outage, redelivery, settling) plus stopping its stack, on a loaded
+# machine: more than the default two minutes, bounded all the same.
+pytestmark = pytest.mark.timeout(360 * ROUNDS)
 
 
 @pytest.fixture(scope="module")

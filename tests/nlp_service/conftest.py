@@ -21,8 +21,11 @@ LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 
 @pytest.fixture(scope="session")
 def engine() -> Engine:
-    """The packaged all-MiniLM-L6-v2 with the shipped sentiment head, loaded and warmed up."""
-    return Engine(engine_options(Settings(NLP_TORCH_THREADS=2))).load()
+    """The packaged all-MiniLM-L6-v2 with the shipped sentiment head, loaded and warmed up.
+
+    One torch thread: three xdist workers and the stacks' NLP processes share two cores,
+    and torch's spinning threads would take the CPU the other tests wait on."""
+    return Engine(engine_options(Settings(NLP_TORCH_THREADS=1))).load()
 
 
 @pytest.fixture(scope="session")

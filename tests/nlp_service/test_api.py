@@ -201,7 +201,7 @@ def test_a_model_that_cannot_load_keeps_readyz_saying_why(
     settings = Settings(NLP_DATABASE_URL=nlp_database, database_pool_size=1)
     with serving(create_app(settings, key_source=issuer.key_source, engine=engine)) as app:
         client = app.test_client()
-        for _ in range(100):
+        for _ in range(400):  # 20 s at most, for a loaded machine
             answer = client.get("/readyz")
             if "failed" in answer.json["checks"]["model"]:
                 break

@@ -58,6 +58,8 @@ class ServiceProcess:
             # parallel; a gevent worker may fill its whole pool, so tests keep pools small.
             "DATABASE_POOL_SIZE": os.environ.get("TEST_DATABASE_POOL_SIZE", "2"),
             "PYTHONUNBUFFERED": "1",
+            # The NLP service's torch: one thread, as the suite runs many processes at once.
+            "NLP_TORCH_THREADS": os.environ.get("TEST_NLP_TORCH_THREADS", "1"),
             "PROMETHEUS_MULTIPROC_DIR": str(log_dir / f"metrics-{self.package}-{self.port}"),
             "METRICS_BIND": f"127.0.0.1:{self.metrics_port}",
             **self.env,
