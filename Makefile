@@ -19,9 +19,10 @@ PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --g
 	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 # `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest release the .in files allow.
 LOCK_FLAGS ?=
-# pytest-xdist workers. On the 2-core CI machine the suite took ~117 s serially, ~70-78 s
-# with 3 workers (2 and auto: about the same or a little slower, 4: ~90 s): it mostly waits
-# on PostgreSQL and on service processes. PYTEST_WORKERS=0 runs serially, =auto per core.
+# pytest-xdist workers. Measured with the first two services on the 2-core CI machine:
+# ~117 s serially, ~70-78 s with 3 workers (2 and auto: about the same, 4: ~90 s), as the
+# suite mostly waits on servers and service processes; the suite is much larger now (see
+# "Tests" in the README). PYTEST_WORKERS=0 runs serially, =auto per core.
 PYTEST_WORKERS ?= 3
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --durations=25
 # Static checks over shared/ and every service. bandit: a medium or high finding fails (one
