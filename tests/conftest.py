@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import broker
+from tests.support import broker, platform
 from tests.support.databases import drop_database, migrated_database
 from tests.support.processes import ServiceProcess, WorkerProcess
 from tests.support.tokens import TestIssuer
@@ -55,6 +55,26 @@ def _height(item: pytest.Item) -> str:
     ):
         return "integration"
     return "unit"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Name the folder of this run's shared e2e platform, before any xdist worker starts."""
+    if not hasattr(config, "workerinput"):
+        platform.create_folder()
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """Once every test has run (on every worker), stop the shared platform.
+
+    Innermost of the wrappers, so its processes have ended (and written their
+    coverage data) before pytest-cov combines them.
+    """
+    try:
+        return (yield)
+    finally:
+        if not hasattr(session.config, "workerinput"):
+            platform.stop_shared_platform()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

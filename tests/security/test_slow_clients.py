@@ -2,10 +2,11 @@
 
 Every service ``services.toml`` declares with a web process is attacked on its
 own listener (the gateway's is the one the public reaches), so a new service is
-covered without a test of its own. The module starts a stack whose processes
-all have short deadlines (``HEADER_READ_TIMEOUT``, ``BODY_READ_TIMEOUT``), so
-waiting one out takes seconds; the bounds asserted are generous, the point is
-that the server ends a slow request and keeps answering everyone else.
+covered without a test of its own. They run on the shared platform, whose
+processes all have short deadlines (``HEADER_READ_TIMEOUT``, ``BODY_READ_TIMEOUT``:
+:mod:`tests.support.platform`), so waiting one out takes seconds; the bounds
+asserted are generous, the point is that the server ends a slow request and
+keeps answering everyone else.
 """
 
 from __future__ import annotations
@@ -25,11 +26,10 @@ import requests
 from shared.contract import Contract, load_document
 from shared.services import GUNICORN, Service, load_services, service_named
 from tests.e2e.conftest import Stack
+from tests.support.platform import BODY_DEADLINE, HEADER_DEADLINE
 
 pytestmark = pytest.mark.e2e
 
-HEADER_DEADLINE = 5
-BODY_DEADLINE = 5
 #: Added to a deadline before a test gives up: a loaded machine is slow, the server must not hang.
 MARGIN = 4.0
 #: However busy the server is with slow clients, /healthz answers within this.
@@ -50,18 +50,6 @@ WEB_SERVICES = [
     for service in load_services()
     if any(process.target == GUNICORN for process in service.processes)
 ]
-
-
-@pytest.fixture(scope="module")
-def deadline_stack(start_stack: Callable[..., Stack]) -> Iterator[Stack]:
-    """The gateway and every routed service, each process with short read deadlines."""
-    with pytest.MonkeyPatch.context() as patch:
-        # Every process of this stack inherits them; other modules' stacks keep the defaults.
-        patch.setenv("HEADER_READ_TIMEOUT", str(HEADER_DEADLINE))
-        patch.setenv("BODY_READ_TIMEOUT", str(BODY_DEADLINE))
-        stack = start_stack()
-    yield stack
-    stack.stop()
 
 
 @dataclass(frozen=True)
@@ -114,15 +102,15 @@ def _listener(name: str, stack: Stack) -> Listener:
 
 
 @pytest.fixture(params=[service.name for service in WEB_SERVICES])
-def listener(request: pytest.FixtureRequest, deadline_stack: Stack) -> Listener:
+def listener(request: pytest.FixtureRequest, stack: Stack) -> Listener:
     """Each declared web process in turn, on its own port."""
-    return _listener(request.param, deadline_stack)
+    return _listener(request.param, stack)
 
 
 @pytest.fixture(params=[service.name for service in WEB_SERVICES if _body_path(service)])
-def body_listener(request: pytest.FixtureRequest, deadline_stack: Stack) -> Listener:
+def body_listener(request: pytest.FixtureRequest, stack: Stack) -> Listener:
     """Each declared web process with an operation that reads a request body."""
-    return _listener(request.param, deadline_stack)
+    return _listener(request.param, stack)
 
 
 def _probe(url: str) -> float | None:
