@@ -17,10 +17,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from gateway.auth.api import register_auth_api
 from gateway.auth.components import AuthComponents, build_auth, open_database
 from gateway.auth.models import Clock, utc_now
-from gateway.edge.api import Edge, install_edge
+from gateway.edge.api import Edge, called_operation, install_edge
 from gateway.edge.cors import CorsPolicy, install_cors
 from gateway.edge.limits import FailedLoginThrottle, RateLimiter
-from gateway.edge.routes import declared_routes, find_route
+from gateway.edge.routes import Route, declared_routes, find_route
 from gateway.edge.service import Forwarder
 from gateway.edge.upstream import UpstreamClient, UpstreamTimeouts
 from gateway.settings import Settings
@@ -35,14 +35,21 @@ CONTRACT_PATH = Path(__file__).with_name("openapi.yaml")
 AUTH_EXTENSION = "gateway.auth"
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = utc_now,
+    routes: tuple[Route, ...] | None = None,
+) -> Flask:
     """Build the gateway; reads the environment when no settings are given.
 
     ``clock`` is where token, session, key and signing-key lifetimes read the
-    time: tests move it instead of sleeping.
+    time: tests move it instead of sleeping. ``routes`` is the route table,
+    the declared one (``services.toml``) unless given.
     """
     settings = settings or Settings()
     contract = Contract.load(CONTRACT_PATH)
+    routes = declared_routes() if routes is None else routes
     database = open_database(settings)
     redis_client = redis.Redis.from_url(settings.redis_url, socket_timeout=1)
 
@@ -53,6 +60,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         settings,
         readiness={"postgres": database.ping, "redis": redis_ready},
         contract=contract,
+        find_operation=called_operation(contract, routes),
     )
     limits = {
         "api": settings.rate_limit_api,
@@ -65,7 +73,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     auth = build_auth(settings, database, clock=clock, throttle=FailedLoginThrottle(limiter))
     edge = Edge(
         contract=contract,
-        routes=declared_routes(),
+        routes=routes,
         authenticator=auth.authenticator,
         limiter=limiter,
         forwarder=Forwarder(

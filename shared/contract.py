@@ -5,6 +5,11 @@ what. Each operation names its scope in an OAuth 2 security requirement
 (``security: [{oauth2: [customers:read]}]``); ``security: []`` declares it
 public. The gateway checks the scope before it forwards, and the service checks
 it again, both through :meth:`Contract.match` — no framework involved.
+
+Two extensions set an operation's limits: ``x-rate-limit: <name>`` picks the
+gateway's named rate limit its calls count against, and ``x-max-body-bytes:
+<int>`` the largest request body it takes, instead of the service's
+``MAX_BODY_BYTES`` (``shared.web.app``), at the gateway and at the service.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class Operation:
     pattern: re.Pattern[str]
     #: The operation's ``x-rate-limit``: which named limit counts its calls, if not the default.
     rate_limit: str | None = None
+    #: The operation's ``x-max-body-bytes``: its largest request body, if not the service's.
+    max_body_bytes: int | None = None
 
     @property
     def public(self) -> bool:
@@ -81,6 +88,16 @@ def _scope_of(requirements: Any, where: str) -> str | None:
     return str(flat.pop())
 
 
+def _max_body_bytes_of(operation: dict[str, Any], where: str) -> int | None:
+    value = operation.get("x-max-body-bytes")
+    if value is None:
+        return None
+    # bool is an int to Python; "true" is no size.
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ContractError(f"{where}: x-max-body-bytes must be a positive integer, is {value!r}")
+    return value
+
+
 class Contract:
     """The operations of one OpenAPI document, matchable by method and concrete path."""
 
@@ -103,6 +120,7 @@ class Contract:
                         operation_id=str(operation.get("operationId", where)),
                         pattern=_path_pattern(path),
                         rate_limit=operation.get("x-rate-limit"),
+                        max_body_bytes=_max_body_bytes_of(operation, where),
                     )
                 )
         # Literal paths before templated ones: /customers/export wins over /customers/{id}.

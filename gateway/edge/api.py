@@ -18,6 +18,10 @@ route table:
   its own paths or a forwarded one, it passes unauthenticated, counted per
   client address against the ``public`` limit, and the gateway answers it (it
   is never forwarded). Any other ``OPTIONS`` needs credentials like the rest.
+
+A body is held to the limit of the operation it reaches (:func:`called_operation`):
+``MAX_BODY_BYTES``, or the ``x-max-body-bytes`` its contract entry sets, the
+gateway's own or the routed service's.
 """
 
 from __future__ import annotations
@@ -29,11 +33,12 @@ from flask import Flask, Response, g, request
 from gateway.auth.credentials import RequestAuthenticator
 from gateway.edge.cors import CorsPolicy
 from gateway.edge.limits import LimitState, RateLimiter
-from gateway.edge.routes import Route, find_route
+from gateway.edge.routes import Route, find_route, routed_operation
 from gateway.edge.service import Forwarder, IncomingRequest
 from shared.auth import check_scope
 from shared.contract import Contract, Operation
 from shared.errors import Forbidden
+from shared.web.app import OperationFinder
 from shared.web.auth import bind_principal
 
 #: The limit for public operations that name none, per client address.
@@ -56,6 +61,21 @@ class Edge:
     cors: CorsPolicy = field(default_factory=CorsPolicy)
 
 
+def called_operation(contract: Contract, routes: tuple[Route, ...]) -> OperationFinder:
+    """Finds the operation a call reaches: the gateway's own, else the routed service's.
+
+    The app factory hands it to ``create_service_app``, so a forwarded call's
+    body limit is the one its service's contract sets (``x-max-body-bytes``):
+    an upload the service takes passes the gateway too.
+    """
+
+    def find(method: str, path: str) -> Operation | None:
+        own = contract.match(method, path)
+        return own if own is not None else routed_operation(routes, method, path)
+
+    return find
+
+
 def _count(edge: Edge, limit: str, key: str) -> None:
     g.rate_limit_state = edge.limiter.hit(limit, key)
 
@@ -67,11 +87,8 @@ def _is_served_preflight(edge: Edge) -> bool:
         return False
     if edge.contract.match(method, request.path) is not None:
         return True
-    route = find_route(edge.routes, request.path)
     # Only what the service's contract declares: a preflight maps no more than the contract.
-    return route is not None and (
-        route.contract.match(method, route.upstream_path(request.path)) is not None
-    )
+    return routed_operation(edge.routes, method, request.path) is not None
 
 
 def _limit_name(own: Operation | None, route: Route | None) -> str:
@@ -83,7 +100,7 @@ def _limit_name(own: Operation | None, route: Route | None) -> str:
     if own is not None:
         return own.rate_limit or API_LIMIT
     if route is not None:
-        operation = route.contract.match(request.method, route.upstream_path(request.path))
+        operation = route.declared_operation(request.method, request.path)
         if operation is not None and operation.rate_limit:
             return operation.rate_limit
     return API_LIMIT

@@ -55,13 +55,16 @@ class Route:
             return self.prefix + upstream_path[len(self.upstream_prefix) :]
         return upstream_path
 
+    def declared_operation(self, method: str, public_path: str) -> Operation | None:
+        """The contract operation a call would reach, if the service declares one."""
+        return self.contract.match(method, self.upstream_path(public_path))
+
     def operation(self, method: str, public_path: str) -> Operation:
         """The contract operation a call would reach; 404/405 problems when there is none."""
-        upstream = self.upstream_path(public_path)
-        operation = self.contract.match(method, upstream)
+        operation = self.declared_operation(method, public_path)
         if operation is not None:
             return operation
-        if self.contract.has_path(upstream):
+        if self.contract.has_path(self.upstream_path(public_path)):
             raise MethodNotAllowedHere(f"{method} is not allowed on {public_path}")
         raise NotFound(f"No such resource: {public_path}")
 
@@ -74,3 +77,9 @@ def declared_routes() -> tuple[Route, ...]:
 def find_route(routes: tuple[Route, ...], public_path: str) -> Route | None:
     """The route serving ``public_path``, if any."""
     return next((route for route in routes if route.serves(public_path)), None)
+
+
+def routed_operation(routes: tuple[Route, ...], method: str, public_path: str) -> Operation | None:
+    """The routed service's operation ``method public_path`` reaches, if any."""
+    route = find_route(routes, public_path)
+    return route.declared_operation(method, public_path) if route is not None else None

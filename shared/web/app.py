@@ -4,6 +4,10 @@
 the body size limit, problem+json errors, metrics, health and the contract
 (``shared.contract``) served at ``/openapi.json``. A service's ``create_app``
 calls it, then installs authentication and adds its own API.
+
+The body size limit is ``MAX_BODY_BYTES`` for every request but those to an
+operation whose contract entry sets ``x-max-body-bytes``, which get that limit
+instead (:func:`install_body_limit`).
 """
 
 from __future__ import annotations
@@ -13,12 +17,12 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import flask_restful
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 
-from shared.contract import Contract
+from shared.contract import Contract, Operation
 from shared.errors import BadRequest, ContentTooLarge
 from shared.logs import configure_logging, current_request_id
 from shared.settings import ServiceSettings
@@ -34,14 +38,44 @@ OPERATIONAL_PATHS = ("/healthz", "/readyz", "/openapi.json")
 access_log = logging.getLogger("clientele.access")
 
 
-def install_chunked_body_limit(app: Flask, max_bytes: int) -> None:
-    """Read a chunked body whole, up to ``max_bytes``: 413 beyond, 400 if its framing is broken.
+#: Finds the contract operation serving ``method path``, if any (:meth:`Contract.match`).
+OperationFinder = Callable[[str, str], Operation | None]
 
-    A body with ``Content-Length`` is refused by Werkzeug before it is read. A
-    chunked one announces no length, and reading it through ``MAX_CONTENT_LENGTH``
-    stops silently at the limit, so the view would get the body cut short; a
-    malformed chunk size surfaced as a 500. Here the body is read once, one byte
-    past the limit, and handed on with its length.
+
+def install_body_limit(
+    app: Flask, max_bytes: int, find_operation: OperationFinder | None = None
+) -> None:
+    """Refuse bodies over ``max_bytes``, or over their operation's ``x-max-body-bytes``: 413.
+
+    The operation's limit is set on the request (Flask's per-request
+    ``max_content_length``) by a hook registered ahead of the chunked-body
+    reader, so both framings are held to it: Werkzeug refuses a ``Content-Length``
+    over it before reading, and :func:`install_chunked_body_limit` reads against it.
+    """
+    app.config["MAX_CONTENT_LENGTH"] = max_bytes
+    if find_operation is not None:
+
+        @app.before_request
+        def apply_operation_body_limit() -> None:
+            operation = find_operation(request.method, request.path)
+            if operation is not None and operation.max_body_bytes is not None:
+                request.max_content_length = operation.max_body_bytes
+
+    install_chunked_body_limit(app)
+
+
+def install_chunked_body_limit(app: Flask) -> None:
+    """Read a chunked body whole, up to its limit: 413 beyond, 400 if its framing is broken.
+
+    The limit is ``MAX_CONTENT_LENGTH``, or the one :func:`install_body_limit`
+    set for the request's operation when that is smaller: a chunked body is read
+    here, before authentication, so a larger limit (an upload) is only for a
+    body that announces its length, which is refused unread. A body with
+    ``Content-Length`` is refused by Werkzeug before it is read. A chunked one
+    announces no length, and reading it through that limit stops silently at
+    it, so the view would get the body cut short; a malformed chunk size
+    surfaced as a 500. Here the body is read once, one byte past the limit, and
+    handed on with its length.
     """
 
     @app.before_request
@@ -49,11 +83,17 @@ def install_chunked_body_limit(app: Flask, max_bytes: int) -> None:
         environ = request.environ
         if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             return
+        # Never past the app's own limit: a chunked body is read before authentication, so
+        # an upload operation's larger limit is for bodies that announce their length.
+        max_bytes = min(
+            filter(None, (request.max_content_length, current_app.config["MAX_CONTENT_LENGTH"])),
+            default=None,
+        )
         try:
-            body = environ["wsgi.input"].read(max_bytes + 1)
+            body = environ["wsgi.input"].read(-1 if max_bytes is None else max_bytes + 1)
         except Exception:  # whatever the server's chunk parser raises, the framing is broken
             raise BadRequest("Malformed chunked request body") from None
-        if len(body) > max_bytes:
+        if max_bytes is not None and len(body) > max_bytes:
             raise ContentTooLarge(f"Request body is over the limit of {max_bytes} bytes")
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
@@ -136,17 +176,25 @@ def create_service_app(
     *,
     readiness: Mapping[str, HealthCheck],
     contract: Contract | None = None,
+    find_operation: OperationFinder | None = None,
 ) -> Flask:
-    """A Flask app with the platform's cross-cutting behaviour installed."""
+    """A Flask app with the platform's cross-cutting behaviour installed.
+
+    A request's body limit is its operation's ``x-max-body-bytes`` when it has
+    one, else ``settings.max_body_bytes``; ``find_operation`` finds the
+    operation (``contract.match`` unless given: the gateway looks in the
+    contracts of the services it routes to as well).
+    """
+    if find_operation is None and contract is not None:
+        find_operation = contract.match
     configure_logging(settings.service_name, settings.log_level)
     app = Flask(settings.service_name)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # Werkzeug answers "//x" with a 308 whose Location is built from the Host
     # header, before any check: a redirect an attacker can aim. "//x" is a 404.
     app.url_map.merge_slashes = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     install_request_context(app)
-    install_chunked_body_limit(app, settings.max_body_bytes)
+    install_body_limit(app, settings.max_body_bytes, find_operation)
     install_security_headers(app)
     register_error_handlers(app)
     register_metrics(app, settings.service_name)

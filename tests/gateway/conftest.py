@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from gateway.app import auth_components, create_app
 from gateway.auth.components import AuthComponents
 from gateway.auth.models import Clock, utc_now
+from gateway.edge.routes import Route
 from gateway.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,11 +91,13 @@ def make_settings(gateway_database: str) -> Callable[..., Settings]:
 
 @pytest.fixture
 def make_app(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Flask]]:
-    """Factory: a gateway app with settings overrides (and a clock); its pool closed at the end."""
+    """Factory: a gateway app with settings overrides, a clock, routes; its pool closed after."""
     apps: list[Flask] = []
 
-    def make(*, clock: Clock = utc_now, **overrides: Any) -> Flask:
-        app = create_app(make_settings(**overrides), clock=clock)
+    def make(
+        *, clock: Clock = utc_now, routes: tuple[Route, ...] | None = None, **overrides: Any
+    ) -> Flask:
+        app = create_app(make_settings(**overrides), clock=clock, routes=routes)
         app.config["TESTING"] = True
         apps.append(app)
         return app
