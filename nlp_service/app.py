@@ -9,9 +9,12 @@ from typing import Any
 import redis
 from flask import Flask
 
+from nlp_service import tasks
 from nlp_service.api import register_api
 from nlp_service.encoder import packaged_model_dir
 from nlp_service.engine import Engine, EngineOptions
+from nlp_service.job_service import JobService
+from nlp_service.jobs import JobStore
 from nlp_service.sentiment import PACKAGED_HEAD
 from nlp_service.service import NlpService
 from nlp_service.settings import Settings
@@ -61,10 +64,10 @@ def create_app(
     *,
     key_source: KeySource | None = None,
     engine: Engine | None = None,
-    cache_namespace: str = "clientele:nlp",
+    cache_namespace: str | None = None,
 ) -> Flask:
     """The NLP API; ``key_source`` replaces the gateway's JWKS, ``engine`` a loaded one and
-    ``cache_namespace`` the Redis key prefix (tests share one model, keep their own keys).
+    ``cache_namespace`` the Redis key prefix (``NLP_CACHE_NAMESPACE`` unless given).
     The model loads in the background: ``/readyz`` says "loading" until it has answered a
     warm-up pass."""
     settings = settings or Settings()
@@ -74,6 +77,8 @@ def create_app(
         settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
     )
 
+    queue = tasks.queue_to(settings)
+
     def register(app: Flask, database: Database) -> None:
         register_api(
             app,
@@ -81,8 +86,9 @@ def create_app(
                 engine,
                 client,
                 cache_ttl_seconds=settings.nlp_cache_ttl_seconds,
-                cache_namespace=cache_namespace,
+                cache_namespace=cache_namespace or settings.nlp_cache_namespace,
             ),
+            JobService(JobStore(database), queue),
         )
         app.extensions[ENGINE_EXTENSION] = engine
 

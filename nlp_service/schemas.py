@@ -9,10 +9,21 @@ text is 422 too: there is nothing to score.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
+from shared.cursors import Cursor
 from shared.text import check_text, clean_label, clean_text
 
 MAX_TEXTS = 64
@@ -171,3 +182,62 @@ class SimilarityResult(BaseModel):
 class SimilarityResponse(BaseModel):
     model: ModelInfo
     results: list[SimilarityResult]
+
+
+#: Batch jobs: rows read per job, and results per page.
+MAX_JOB_ROWS = 100_000
+MAX_RESULTS_PAGE = 1000
+
+
+class JobTask(BaseModel):
+    """What a batch job does: its task and (to classify) its labels; ``truncate`` long texts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Literal["sentiment", "classify"]
+    labels: Annotated[list[LabelSpec], Field(min_length=2, max_length=MAX_LABELS)] | None = Field(
+        default=None, validate_default=True
+    )
+    truncate: StrictBool = False
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_for_classify(
+        cls, labels: list[LabelSpec] | None, info: ValidationInfo
+    ) -> list[LabelSpec] | None:
+        task = info.data.get("task")
+        if task == "classify" and not labels:
+            raise PydanticCustomError("missing", "a classify job needs 2 to 20 labels")
+        if task == "sentiment" and labels:
+            raise PydanticCustomError("extra_forbidden", "a sentiment job takes no labels")
+        return labels
+
+
+class JobOptions(JobTask):
+    """A file upload's fields: the task, and the CSV column (or JSON field) with the text."""
+
+    column: Annotated[str, Field(min_length=1, max_length=128)] = "text"
+
+
+class JobTextsRequest(JobTask):
+    """``POST /nlp/jobs`` as JSON: the texts in the body (a row that is not text fails alone)."""
+
+    texts: Annotated[list[Any], Field(min_length=1, max_length=MAX_JOB_ROWS)]
+
+
+class ResultsQuery(BaseModel):
+    """``GET /nlp/jobs/{id}/results``: a page of rows as JSON, or every row as CSV."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: Annotated[int, Field(ge=1, le=MAX_RESULTS_PAGE)] = 100
+    cursor: Cursor | None = None
+    format: Literal["json", "csv"] = "json"
+
+
+class JobsQuery(BaseModel):
+    """``GET /nlp/jobs``: the caller's latest jobs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: Annotated[int, Field(ge=1, le=100)] = 20

@@ -37,9 +37,20 @@ class Settings(EventSettings):
     nlp_batching: bool = True
     nlp_batch_max_texts: int = Field(default=32, ge=1, le=256)
     nlp_batch_max_wait_ms: float = Field(default=2.0, ge=0, le=1000)
-    #: Prediction cache in Redis (0 turns it off).
+    #: Prediction cache in Redis (0 turns it off), under keys ``<namespace>:<model>:...``.
     nlp_cache_ttl_seconds: int = Field(default=7 * 86_400, ge=0)
+    nlp_cache_namespace: str = Field(default="clientele:nlp", min_length=1)
     redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Batch jobs: the Celery queue on the broker (``AMQP_URL``), rows per forward pass, how
+    #: long one run works before queueing the rest, retries of a failing run (the first after
+    #: about ``nlp_job_retry_seconds``, doubling) and how old a never-queued job gets before
+    #: the worker queues it.
+    nlp_jobs_queue: str = "clientele.nlp.jobs"
+    nlp_job_chunk_rows: int = Field(default=64, ge=1, le=1024)
+    nlp_job_slice_seconds: float = Field(default=10.0, gt=0)
+    nlp_job_max_retries: int = Field(default=5, ge=0)
+    nlp_job_retry_seconds: float = Field(default=2.0, gt=0)
+    nlp_job_requeue_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("nlp_model_dir", "nlp_sentiment_head", mode="before")
     @classmethod

@@ -8,7 +8,9 @@ document's limits and shapes equal to the models'.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,15 +22,20 @@ from schemathesis import Case
 
 from nlp_service.app import OPENAPI_PATH, create_app, engine_options
 from nlp_service.engine import Engine
+from nlp_service.jobs import Job
 from nlp_service.schemas import (
     MAX_CHARS,
     MAX_EXAMPLES,
+    MAX_JOB_ROWS,
     MAX_LABELS,
+    MAX_RESULTS_PAGE,
     MAX_TEXTS,
     ClassifyRequest,
     ClassifyResponse,
     EmbedRequest,
     EmbedResponse,
+    JobOptions,
+    ResultsQuery,
     SentimentRequest,
     SentimentResponse,
     SimilarityRequest,
@@ -36,24 +43,39 @@ from nlp_service.schemas import (
 )
 from nlp_service.settings import Settings
 from shared.text import label_pattern, text_pattern
-from tests.support import contracts
+from tests.support import broker, contracts
 from tests.support.service_fixtures import serving
 from tests.support.tokens import TestIssuer
 
 schema, APP = contracts.late_bound_schema(OPENAPI_PATH, max_examples=12)
 # Every generated case runs the model; minutes on a loaded 2-core machine under coverage.
 pytestmark = pytest.mark.timeout(360)
+schema.config.operations = contracts.valid_requests_may_get(
+    # What a file holds, and the labels field's JSON, are beyond a JSON Schema: a
+    # schema-valid upload may still be an unreadable file or carry no labels (422 naming it).
+    (["createJob"], ["2xx", "401", "403", "413", "422", "429"]),
+    # A cursor is opaque: only one the service issued, for this job, is accepted (else 400).
+    (["getJobResults"], ["2xx", "400", "401", "403", "404", "429"]),
+)
+
+
+@pytest.fixture(scope="module")
+def contract_queue() -> Iterator[str]:
+    """The jobs queue the generated jobs go to (nobody consumes it; deleted at the end)."""
+    with broker.own_queue("nlp-contract") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
 def contract_app(
-    make_database: Callable[[str], str], contract_issuer: TestIssuer
+    make_database: Callable[[str], str], contract_issuer: TestIssuer, contract_queue: str
 ) -> Iterator[Flask]:
     """The NLP API on a database of its own, with the real model loaded."""
     settings = Settings(
         NLP_DATABASE_URL=make_database("nlp_service"),
         NLP_CACHE_TTL_SECONDS=0,
         NLP_TORCH_THREADS=1,
+        NLP_JOBS_QUEUE=contract_queue,
     )
     engine = Engine(engine_options(settings)).load()
     app = create_app(settings, key_source=contract_issuer.key_source, engine=engine)
@@ -131,3 +153,19 @@ def test_documented_requests_list_the_models_fields(model: type[BaseModel], name
 )
 def test_documented_responses_list_the_models_fields(model: type[BaseModel], name: str) -> None:
     assert set(COMPONENTS[name]["properties"]) == set(model.model_fields)
+
+
+def test_documented_jobs_match_the_models_and_what_the_api_returns() -> None:
+    upload = COMPONENTS["JobUpload"]["properties"]
+    assert set(upload) - {"file"} == set(JobOptions.model_fields)
+    assert upload["task"]["enum"] == ["sentiment", "classify"]
+    assert COMPONENTS["JobTexts"]["maxItems"] == MAX_JOB_ROWS
+    results = DOCUMENT["paths"]["/nlp/jobs/{job_id}/results"]["get"]["parameters"]
+    assert {parameter["name"] for parameter in results} == set(ResultsQuery.model_fields)
+    limit = next(parameter for parameter in results if parameter["name"] == "limit")
+    assert limit["schema"]["maximum"] == MAX_RESULTS_PAGE
+    now = datetime.now(UTC)
+    job = Job(uuid.uuid4(), "owner", "sentiment", "queued", None, 1, 0, 0, 0, None, None, now, now)
+    assert COMPONENTS["Job"]["required"] == list(job.as_json())
+    limit_bytes = DOCUMENT["paths"]["/nlp/jobs"]["post"]["x-max-body-bytes"]
+    assert limit_bytes == 10 * 1024 * 1024

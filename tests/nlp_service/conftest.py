@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from nlp_service.app import create_app, engine_options
 from nlp_service.engine import Engine
 from nlp_service.settings import Settings
+from tests.support import broker
 from tests.support.service_fixtures import serving
 from tests.support.tokens import TestIssuer
 
@@ -46,11 +47,20 @@ def cache_namespace() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def jobs_queue() -> Iterator[str]:
+    """A batch jobs queue of this test process's own (deleted at the end)."""
+    with broker.own_queue("nlp-jobs") as name:
+        yield name
+
+
+@pytest.fixture(scope="session")
 def app(
-    engine: Engine, nlp_database: str, issuer: TestIssuer, cache_namespace: str
+    engine: Engine, nlp_database: str, issuer: TestIssuer, cache_namespace: str, jobs_queue: str
 ) -> Iterator[Flask]:
-    """The NLP API on the shared engine, trusting ``issuer``'s key."""
-    settings = Settings(NLP_DATABASE_URL=nlp_database, database_pool_size=2)
+    """The NLP API on the shared engine, trusting ``issuer``'s key; jobs go to ``jobs_queue``."""
+    settings = Settings(
+        NLP_DATABASE_URL=nlp_database, database_pool_size=2, nlp_jobs_queue=jobs_queue
+    )
     app = create_app(
         settings, key_source=issuer.key_source, engine=engine, cache_namespace=cache_namespace
     )

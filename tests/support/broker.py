@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pika
@@ -34,13 +36,33 @@ def message_count(queue: str) -> int:
         ch.connection.close()
 
 
+def jobs_queue(exchange: str) -> str:
+    """The NLP batch jobs' queue of the stack whose events travel on ``exchange``."""
+    return f"{exchange}.nlp.jobs"
+
+
 def delete_exchange(exchange: str, packages: tuple[str, ...] | None = None) -> None:
-    """Delete ``exchange`` and every consuming service's queues on it."""
+    """Delete ``exchange``, every consuming service's queues on it, and its jobs queue."""
     ch = channel()
     try:
         for package in packages if packages is not None else consuming_packages():
             for name, _ in ConsumerQueues(exchange, package).declarations():
                 ch.queue_delete(name)
+        ch.queue_delete(jobs_queue(exchange))
         ch.exchange_delete(exchange)
     finally:
         ch.connection.close()
+
+
+@contextmanager
+def own_queue(purpose: str) -> Iterator[str]:
+    """A queue name no other test uses (``clientele-test-<purpose>-<random>``), deleted after."""
+    name = f"clientele-test-{purpose}-{uuid.uuid4().hex[:10]}"
+    try:
+        yield name
+    finally:
+        ch = channel()
+        try:
+            ch.queue_delete(name)
+        finally:
+            ch.connection.close()

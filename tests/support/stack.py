@@ -219,6 +219,8 @@ def launch_stack(
             "LOG_LEVEL": "INFO",
             "AMQP_URL": amqp_url,
             "EVENTS_EXCHANGE": exchange,
+            # The NLP service's batch jobs: a queue of this stack's own, deleted with it.
+            "NLP_JOBS_QUEUE": broker.jobs_queue(exchange),
             "DISCOVERY": "static",
             "DISCOVERY_STATIC": discovery,
             **common,
