@@ -62,7 +62,8 @@ def _row(line: int, value: object, *, truncate: bool) -> Row:
     try:
         return Row(line, _TEXT.validate_python(text))
     except ValidationError as error:
-        message = error.errors()[0]["msg"]
+        # pydantic says "Value error, must not be blank": the reason is what a reader needs.
+        message = error.errors()[0]["msg"].removeprefix("Value error, ")
         return Row(line, value.replace("\x00", "")[:MAX_CHARS], message)
 
 

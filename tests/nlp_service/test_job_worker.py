@@ -137,7 +137,7 @@ def test_a_job_is_scored_with_its_statistics_and_rows_that_fail_alone(
     assert [row["result"]["label"] if row["result"] else row["error"] for row in rows] == [
         "positive",
         "negative",
-        "Value error, must not be blank",
+        "must not be blank",
         "positive",
         "negative",
     ]
