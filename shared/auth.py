@@ -94,6 +94,7 @@ class JwksKeySource:
         self._last_error: str | None = None
         self._lock = threading.Lock()
         self._refresher_pid: int | None = None
+        self._closed = threading.Event()
         # Start fetching now: a worker's first request must not wait on the gateway.
         self._start_refresher()
 
@@ -152,9 +153,13 @@ class JwksKeySource:
                 threading.Thread(target=self._refresh_forever, daemon=True).start()
 
     def _refresh_forever(self) -> None:
-        while True:
+        while not self._closed.is_set():
             self._refresh_when_due()
-            time.sleep(1.0)
+            self._closed.wait(1.0)
+
+    def close(self) -> None:
+        """Stop refreshing (keys already fetched stay in use): for whoever builds sources, tests."""
+        self._closed.set()
 
     def _refresh_when_due(self) -> None:
         """Refresh if the key set is stale (or missing), at most once a second; never raises."""

@@ -551,8 +551,22 @@ def jwks_server(issuer: TestIssuer) -> Iterator[JwksServer]:
     server.thread.join(timeout=5)
 
 
-def test_jwks_key_source_finds_the_published_key(jwks_server, issuer):
-    keys = JwksKeySource(jwks_server.url)
+@pytest.fixture
+def jwks_source() -> Iterator[Callable[..., JwksKeySource]]:
+    """Factory: a :class:`JwksKeySource` whose refresher stops when the test ends."""
+    made: list[JwksKeySource] = []
+
+    def make(*args: Any, **options: Any) -> JwksKeySource:
+        made.append(JwksKeySource(*args, **options))
+        return made[-1]
+
+    yield make
+    for source in made:
+        source.close()
+
+
+def test_jwks_key_source_finds_the_published_key(jwks_server, issuer, jwks_source):
+    keys = jwks_source(jwks_server.url)
     verifier = TokenVerifier(keys=keys, issuer=ISSUER, audience=AUDIENCE)
 
     principal = verifier.verify(issuer.token("agent"))
@@ -561,8 +575,8 @@ def test_jwks_key_source_finds_the_published_key(jwks_server, issuer):
     assert principal.has_scope("customers:write")
 
 
-def test_jwks_key_source_caches_the_key_set(jwks_server, issuer):
-    keys = JwksKeySource(jwks_server.url)
+def test_jwks_key_source_caches_the_key_set(jwks_server, issuer, jwks_source):
+    keys = jwks_source(jwks_server.url)
 
     first, second = keys(issuer.kid), keys(issuer.kid)
 
@@ -571,15 +585,15 @@ def test_jwks_key_source_caches_the_key_set(jwks_server, issuer):
     assert jwks_server.requests == 1
 
 
-def test_jwks_key_source_refuses_an_unknown_key_id(jwks_server):
-    keys = JwksKeySource(jwks_server.url, cooldown_seconds=0)
+def test_jwks_key_source_refuses_an_unknown_key_id(jwks_server, jwks_source):
+    keys = jwks_source(jwks_server.url, cooldown_seconds=0)
 
     with pytest.raises(Unauthorized):
         keys("never-published")
 
 
-def test_jwks_key_source_picks_up_a_rotated_key(jwks_server, issuer):
-    keys = JwksKeySource(jwks_server.url, cooldown_seconds=0)
+def test_jwks_key_source_picks_up_a_rotated_key(jwks_server, issuer, jwks_source):
+    keys = jwks_source(jwks_server.url, cooldown_seconds=0)
     verifier = TokenVerifier(keys=keys, issuer=ISSUER, audience=AUDIENCE)
     assert verifier.verify(issuer.token()).role == "admin"
 
@@ -589,8 +603,8 @@ def test_jwks_key_source_picks_up_a_rotated_key(jwks_server, issuer):
     assert verifier.verify(rotated.token("viewer")).role == "viewer"
 
 
-def test_jwks_server_down_is_service_unavailable():
-    keys = JwksKeySource(f"http://127.0.0.1:{free_port()}/jwks.json", timeout=1)
+def test_jwks_server_down_is_service_unavailable(jwks_source):
+    keys = jwks_source(f"http://127.0.0.1:{free_port()}/jwks.json", timeout=1)
 
     with pytest.raises(ServiceUnavailable) as caught:
         keys("any-kid")
@@ -603,17 +617,19 @@ def test_jwks_server_down_is_service_unavailable():
     [b"<html><body>502 Bad Gateway</body></html>", b'{"keys": []}'],
     ids=["not-json", "empty-key-set"],
 )
-def test_jwks_answering_garbage_is_service_unavailable(jwks_server, body):
+def test_jwks_answering_garbage_is_service_unavailable(jwks_server, body, jwks_source):
     # A broken key endpoint is the gateway's fault, not the caller's: 503, never a bare 500.
     jwks_server.body = body
-    keys = JwksKeySource(jwks_server.url, cooldown_seconds=0)
+    keys = jwks_source(jwks_server.url, cooldown_seconds=0)
 
     with pytest.raises(ServiceUnavailable):
         keys("any-kid")
 
 
-def test_jwks_key_source_keeps_the_last_good_keys_when_the_endpoint_breaks(jwks_server, issuer):
-    keys = JwksKeySource(jwks_server.url, cooldown_seconds=0)
+def test_jwks_key_source_keeps_the_last_good_keys_when_the_endpoint_breaks(
+    jwks_server, issuer, jwks_source
+):
+    keys = jwks_source(jwks_server.url, cooldown_seconds=0)
     verifier = TokenVerifier(keys=keys, issuer=ISSUER, audience=AUDIENCE)
     assert verifier.verify(issuer.token()).role == "admin"
 
@@ -624,8 +640,8 @@ def test_jwks_key_source_keeps_the_last_good_keys_when_the_endpoint_breaks(jwks_
         keys("never-published")
 
 
-def test_jwks_key_source_refreshes_in_the_background(jwks_server, issuer):
-    keys = JwksKeySource(jwks_server.url, cooldown_seconds=3600, refresh_seconds=0.5)
+def test_jwks_key_source_refreshes_in_the_background(jwks_server, issuer, jwks_source):
+    keys = jwks_source(jwks_server.url, cooldown_seconds=3600, refresh_seconds=0.5)
     assert keys(issuer.kid) is not None
     rotated = TestIssuer()
     jwks_server.publish(issuer, rotated)
@@ -638,10 +654,10 @@ def test_jwks_key_source_refreshes_in_the_background(jwks_server, issuer):
     assert keys(rotated.kid).public_numbers() == rotated.public_key.public_numbers()
 
 
-def test_jwks_readiness_fails_until_a_key_set_has_arrived(issuer):
+def test_jwks_readiness_fails_until_a_key_set_has_arrived(issuer, jwks_source):
     server = JwksServer()
     server.publish(issuer)
-    keys = JwksKeySource(server.url, timeout=1)  # built while nothing listens there yet
+    keys = jwks_source(server.url, timeout=1)  # built while nothing listens there yet
 
     with pytest.raises(ServiceUnavailable):
         keys.check_ready()
@@ -661,11 +677,11 @@ def test_jwks_readiness_fails_until_a_key_set_has_arrived(issuer):
         server.server.server_close()
 
 
-def test_a_service_started_before_the_gateway_serves_as_soon_as_keys_appear(issuer):
+def test_a_service_started_before_the_gateway_serves_as_soon_as_keys_appear(issuer, jwks_source):
     # The request path may fetch while no key set has arrived, so the first request
     # after the gateway comes up is served, not refused until the refresher's next tick.
     port = free_port()
-    keys = JwksKeySource(f"http://127.0.0.1:{port}/jwks.json", cooldown_seconds=3600, timeout=1)
+    keys = jwks_source(f"http://127.0.0.1:{port}/jwks.json", cooldown_seconds=3600, timeout=1)
     verifier = TokenVerifier(keys=keys, issuer=ISSUER, audience=AUDIENCE)
     with pytest.raises(ServiceUnavailable):
         verifier.verify(issuer.token())
@@ -697,3 +713,18 @@ def test_a_token_of_a_day_is_still_accepted(issuer: TestIssuer, verifier: TokenV
     token = issuer.token("viewer", iat=now, nbf=now, exp=now + 86_400)
 
     assert verifier.verify(token).role == "viewer"
+
+
+def test_a_closed_key_source_stops_refreshing(jwks_server, jwks_source) -> None:
+    keys = jwks_source(jwks_server.url, refresh_seconds=0.1)
+    deadline = time.monotonic() + 10
+    while jwks_server.requests < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert jwks_server.requests >= 2  # refreshing, about once a second
+
+    keys.close()
+    time.sleep(1.5)  # the refresher wakes within a second of being closed
+    fetched = jwks_server.requests
+    time.sleep(2.5)
+
+    assert jwks_server.requests == fetched
