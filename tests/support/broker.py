@@ -48,7 +48,9 @@ def delete_exchange(exchange: str, packages: tuple[str, ...] | None = None) -> N
         for package in packages if packages is not None else consuming_packages():
             for name, _ in ConsumerQueues(exchange, package).declarations():
                 ch.queue_delete(name)
+        # Celery routes a queue's tasks through a direct exchange of the queue's name.
         ch.queue_delete(jobs_queue(exchange))
+        ch.exchange_delete(jobs_queue(exchange))
         ch.exchange_delete(exchange)
     finally:
         ch.connection.close()
@@ -56,7 +58,10 @@ def delete_exchange(exchange: str, packages: tuple[str, ...] | None = None) -> N
 
 @contextmanager
 def own_queue(purpose: str) -> Iterator[str]:
-    """A queue name no other test uses (``clientele-test-<purpose>-<random>``), deleted after."""
+    """A queue name no other test uses (``clientele-test-<purpose>-<random>``), deleted after.
+
+    With the direct exchange of the same name Celery declares to route to it.
+    """
     name = f"clientele-test-{purpose}-{uuid.uuid4().hex[:10]}"
     try:
         yield name
@@ -64,5 +69,6 @@ def own_queue(purpose: str) -> Iterator[str]:
         ch = channel()
         try:
             ch.queue_delete(name)
+            ch.exchange_delete(name)
         finally:
             ch.connection.close()
