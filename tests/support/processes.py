@@ -17,6 +17,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_CONF = ROOT / "shared" / "gunicorn_conf.py"
+#: What a process prints when a port it was given is bound by another.
+PORT_TAKEN = "Address already in use"
 
 
 def free_port() -> int:
@@ -85,7 +87,22 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def start(self, log_dir: Path, timeout: float = 30.0) -> ServiceProcess:
-        """Launch and wait until ``/healthz`` answers."""
+        """Launch and wait until ``/healthz`` answers.
+
+        :func:`free_port` only finds a port free at that moment: another process of
+        the suite may bind it first. A metrics port lost that way is picked again
+        (twice at most); the API port stays, as others may already know it.
+        """
+        for attempt in range(3):
+            try:
+                return self._start(log_dir, timeout)
+            except RuntimeError:
+                if attempt == 2 or PORT_TAKEN not in self.output():
+                    raise
+                self.metrics_port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self, log_dir: Path, timeout: float) -> ServiceProcess:
         self.log_path = log_dir / f"{self.package}-{self.port}.log"
         environment = {
             **os.environ,
@@ -181,7 +198,20 @@ class WorkerProcess:
         return f"{self.url}/metrics"
 
     def start(self, log_dir: Path, *, ready: bool = True, timeout: float = 30.0) -> WorkerProcess:
-        """Launch; wait until ``/readyz`` (or, with ``ready=False``, ``/healthz``) answers 200."""
+        """Launch; wait until ``/readyz`` (or, with ``ready=False``, ``/healthz``) answers 200.
+
+        A probe port another process bound first is picked again, as for services.
+        """
+        for attempt in range(3):
+            try:
+                return self._start(log_dir, ready=ready, timeout=timeout)
+            except RuntimeError:
+                if attempt == 2 or PORT_TAKEN not in self.output():
+                    raise
+                self.metrics_port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self, log_dir: Path, *, ready: bool, timeout: float) -> WorkerProcess:
         self.log_path = log_dir / f"{self.module}-{self.metrics_port}.log"
         self._ready_path = "/readyz" if ready else "/healthz"
         environment = {
