@@ -42,8 +42,7 @@ class JobService:
         except Exception as error:  # the broker away: the worker queues it later
             logger.warning("job %s stored but not queued yet: %s", job.id, error)
             return job
-        self.store.mark(job.id, "queued", only_from=("accepted",))
-        return self.store.get(job.id) or job
+        return self.store.mark(job.id, "queued", only_from=("accepted",)) or job
 
     def visible(self, principal: Principal, job_id: uuid.UUID) -> Job:
         """The job if ``principal`` owns it or is an admin; 404 otherwise."""

@@ -263,25 +263,25 @@ class JobStore:
 
     def mark(
         self, job_id: uuid.UUID, status: str, *, only_from: Sequence[str], error: str | None = None
-    ) -> bool:
-        """Move the job to ``status`` if it is in one of ``only_from``; whether it moved."""
+    ) -> Job | None:
+        """Move the job to ``status`` if it is in one of ``only_from``; the job moved, or None."""
         with self.database.transaction() as cursor:
             cursor.execute(
                 "UPDATE nlp_jobs SET status = %s, error = COALESCE(%s, error), updated_at = now()"
-                " WHERE id = %s AND status = ANY(%s)",
+                " WHERE id = %s AND status = ANY(%s) RETURNING *",
                 (status, error, str(job_id), list(only_from)),
             )
-            return bool(cursor.rowcount)
+            found = cursor.fetchone()
+        return _job(found) if found else None
 
     def cancel(self, job: Job) -> Job:
         """Cancel a job that has not finished; 409 if it has."""
-        if not self.mark(job.id, "cancelled", only_from=("accepted", "queued", "running")):
+        cancelled = self.mark(job.id, "cancelled", only_from=("accepted", "queued", "running"))
+        if cancelled is None:
             current = self.get(job.id)
             raise Conflict(
                 f"Job {job.id} has already finished ({current.status if current else 'gone'})"
             )
-        cancelled = self.get(job.id)
-        assert cancelled is not None
         return cancelled
 
     def start(self, job_id: uuid.UUID) -> Job | None:

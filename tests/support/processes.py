@@ -8,10 +8,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import requests
 
@@ -61,6 +62,21 @@ def stop_pids(pids: Iterable[int], timeout: float = 15.0) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+Started = TypeVar("Started", "ServiceProcess", "WorkerProcess")
+
+
+def _on_a_free_metrics_port(process: Started, start: Callable[[], Started]) -> Started:
+    """``start()``; if another process bound its metrics port first, again on another (twice)."""
+    for attempt in range(3):
+        try:
+            return start()
+        except RuntimeError:
+            if attempt == 2 or PORT_TAKEN not in process.output():
+                raise
+            process.metrics_port = free_port()
+    raise AssertionError("unreachable")
+
+
 @dataclass
 class ServiceProcess:
     """A service under gunicorn, its URL and its captured output."""
@@ -93,14 +109,7 @@ class ServiceProcess:
         the suite may bind it first. A metrics port lost that way is picked again
         (twice at most); the API port stays, as others may already know it.
         """
-        for attempt in range(3):
-            try:
-                return self._start(log_dir, timeout)
-            except RuntimeError:
-                if attempt == 2 or PORT_TAKEN not in self.output():
-                    raise
-                self.metrics_port = free_port()
-        raise AssertionError("unreachable")
+        return _on_a_free_metrics_port(self, lambda: self._start(log_dir, timeout))
 
     def _start(self, log_dir: Path, timeout: float) -> ServiceProcess:
         self.log_path = log_dir / f"{self.package}-{self.port}.log"
@@ -202,14 +211,9 @@ class WorkerProcess:
 
         A probe port another process bound first is picked again, as for services.
         """
-        for attempt in range(3):
-            try:
-                return self._start(log_dir, ready=ready, timeout=timeout)
-            except RuntimeError:
-                if attempt == 2 or PORT_TAKEN not in self.output():
-                    raise
-                self.metrics_port = free_port()
-        raise AssertionError("unreachable")
+        return _on_a_free_metrics_port(
+            self, lambda: self._start(log_dir, ready=ready, timeout=timeout)
+        )
 
     def _start(self, log_dir: Path, *, ready: bool, timeout: float) -> WorkerProcess:
         self.log_path = log_dir / f"{self.module}-{self.metrics_port}.log"
