@@ -216,3 +216,21 @@ def test_the_dev_lock_pins_everything_any_other_lock_pins() -> None:
         if pins(name).keys() - dev
     }
     assert not missing, f"dev.txt lacks what these locks pin (run make lock): {missing}"
+
+
+def test_torch_is_pinned_to_the_cpu_build_on_the_machine_wherever_it_is_asked_for() -> None:
+    # An unpinned torch (or a range a newer release satisfies) pulls GBs of CUDA builds.
+    asked = {
+        path.name: line.strip()
+        for path in sorted(REQUIREMENTS.glob("*.*"))
+        if path.suffix in (".in", ".txt")
+        for line in path.read_text().splitlines()
+        if re.match(r"torch\b", line.strip()) and not line.strip().startswith("torch-")
+    }
+    assert asked, "the NLP service's set asks for torch"
+    unpinned = {
+        name: line
+        for name, line in asked.items()
+        if not re.fullmatch(r"torch==2\.13\.0(\+cpu)?( \\)?", line)
+    }
+    assert not unpinned, unpinned
