@@ -4,10 +4,19 @@ Dependencies are made here and passed in: the auth components to the auth
 API, and the authenticator, limiter, route table, forwarder and CORS policy to
 the edge.
 No view reaches for a global.
+
+Discovery (``DISCOVERY``) is built here too. Under ``consul`` or ``dns`` it is a
+readiness check: the gateway is not ready while discovery has problems *and*
+knows no instance of any routed service (Consul never answered, say). Consul
+going away after it answered does not make the gateway unready: it goes on
+routing to the last known instances, and ``/readyz`` says ``degraded: ...`` for
+``discovery`` while that lasts. A routed service with no passing instance is
+that service's trouble (its calls get 503), not the gateway's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -22,17 +31,38 @@ from gateway.edge.cors import CorsPolicy, install_cors
 from gateway.edge.limits import FailedLoginThrottle, RateLimiter
 from gateway.edge.routes import Route, declared_routes, find_route
 from gateway.edge.service import Forwarder
-from gateway.edge.upstream import UpstreamClient, UpstreamTimeouts
+from gateway.edge.upstream import UpstreamClient
 from gateway.settings import Settings
 from shared.contract import Contract, ContractError
-from shared.discovery import create_discovery
+from shared.discovery import DISCOVERY_EXTENSION, Discovery, discovery_from_settings
 from shared.web.app import ProblemApi, create_service_app
 from shared.web.auth import undeclared_routes
+from shared.web.health import HealthCheck
 
 CONTRACT_PATH = Path(__file__).with_name("openapi.yaml")
 #: ``app.extensions`` key of the :class:`AuthComponents`, for whoever owns the app
 #: (tests, the bench) and must close its database pool.
 AUTH_EXTENSION = "gateway.auth"
+
+
+class DiscoveryUnavailable(Exception):
+    """Discovery has problems and knows no instance of any routed service."""
+
+
+def discovery_readiness(discovery: Discovery, services: Sequence[str]) -> HealthCheck:
+    """Fails only when discovery has problems and no routed service has a known instance.
+
+    While it serves the instances it last knew, the check passes and ``/readyz``
+    says ``degraded: <the problems>``.
+    """
+
+    def check() -> str | None:
+        problems = discovery.problems()
+        if problems and not any(discovery.instances(service) for service in services):
+            raise DiscoveryUnavailable("; ".join(problems))
+        return "; ".join(problems) or None
+
+    return check
 
 
 def create_app(
@@ -56,12 +86,19 @@ def create_app(
     def redis_ready() -> None:
         redis_client.ping()
 
+    routed = tuple(dict.fromkeys(route.service for route in routes))
+    discovery = discovery_from_settings(settings, watch=routed)
+    readiness: dict[str, HealthCheck] = {"postgres": database.ping, "redis": redis_ready}
+    # The static map cannot fail: only the backends that can have problems are checked.
+    if settings.discovery != "static":
+        readiness["discovery"] = discovery_readiness(discovery, routed)
     app = create_service_app(
         settings,
-        readiness={"postgres": database.ping, "redis": redis_ready},
+        readiness=readiness,
         contract=contract,
         find_operation=called_operation(contract, routes),
     )
+    app.extensions[DISCOVERY_EXTENSION] = discovery
     limits = {
         "api": settings.rate_limit_api,
         "auth": settings.rate_limit_auth,
@@ -77,16 +114,8 @@ def create_app(
         authenticator=auth.authenticator,
         limiter=limiter,
         forwarder=Forwarder(
-            discovery=create_discovery(settings.discovery, static_map=settings.discovery_static),
-            client=UpstreamClient(
-                timeouts=UpstreamTimeouts(
-                    connect=settings.upstream_connect_timeout_seconds,
-                    read=settings.upstream_read_timeout_seconds,
-                ),
-                pool_size=settings.upstream_pool_size,
-                breaker_fail_max=settings.upstream_breaker_fail_max,
-                breaker_reset_seconds=settings.upstream_breaker_reset_seconds,
-            ),
+            discovery=discovery,
+            client=UpstreamClient.from_settings(settings),
         ),
         cors=CorsPolicy(
             origins=settings.cors_origins, max_age_seconds=settings.cors_max_age_seconds

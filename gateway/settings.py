@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from limits import parse
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from shared.services import local_discovery_map, service_named
+from shared.services import local_discovery_map, routed_services, service_named
 from shared.settings import ServiceSettings
 
 DECLARED = service_named("gateway")
@@ -25,6 +25,13 @@ _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 #: IPv4 address, or an IPv6 address (``urlsplit`` has taken its brackets off).
 _HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*|[0-9a-f:.]+")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class RouteTimeouts(BaseModel):
+    """One route's timeouts; a field left out takes the gateway-wide one."""
+
+    connect: float | None = Field(default=None, gt=0)
+    read: float | None = Field(default=None, gt=0)
 
 
 def web_origin(value: str) -> str:
@@ -132,14 +139,38 @@ class Settings(ServiceSettings):
     #: ``name=url[|url...]``, comma separated: where each service listens (default: every
     #: routed service of ``services.toml`` at its local port).
     discovery_static: str = local_discovery_map()
+    #: Seconds to wait for a connection to an instance, and for its answer (every route).
     upstream_connect_timeout_seconds: float = Field(default=1.0, gt=0)
     upstream_read_timeout_seconds: float = Field(default=10.0, gt=0)
-    #: Keep-alive connections per service per gateway process.
+    #: Per route, by service name (``services.toml``), JSON: ``{"nlp": {"read": 30}}``;
+    #: what a route leaves out comes from the two above. NLP calls run a model.
+    upstream_route_timeouts: dict[str, RouteTimeouts] = Field(
+        default_factory=lambda: {"nlp": RouteTimeouts(read=30.0)}
+    )
+    #: Keep-alive connections per instance per gateway process.
     upstream_pool_size: int = Field(default=32, ge=1)
-    #: Transport failures in a row that open a service's circuit.
+    #: Transport failures in a row that open an instance's circuit.
     upstream_breaker_fail_max: int = Field(default=5, ge=1)
     #: How long an open circuit fails fast before letting one call try.
     upstream_breaker_reset_seconds: float = Field(default=10.0, gt=0)
+    #: Attempts per forwarded request (each on another instance), where a retry is safe.
+    upstream_retry_attempts: int = Field(default=3, ge=1, le=10)
+    #: Retries a service may take: this share of its requests of the last 10 s (plus 1/s).
+    upstream_retry_budget_ratio: float = Field(default=0.2, ge=0, le=1)
+    #: Back-off before retry n: uniform in [0, min(max, base * 2^(n-1))] seconds.
+    upstream_retry_backoff_base_seconds: float = Field(default=0.01, ge=0)
+    upstream_retry_backoff_max_seconds: float = Field(default=0.2, ge=0)
+
+    @field_validator("upstream_route_timeouts")
+    @classmethod
+    def _known_routes(cls, value: dict[str, RouteTimeouts]) -> dict[str, RouteTimeouts]:
+        routed = {service.name for service in routed_services()}
+        unknown = sorted(set(value) - routed)
+        if unknown:
+            raise ValueError(
+                f"no routed service named {', '.join(unknown)}; routed: {sorted(routed)}"
+            )
+        return value
 
     def secret_problems(self) -> list[str]:
         """The database password, and a key passphrase of our own, long and not the default."""

@@ -10,15 +10,23 @@ Metrics are never served on the API's own listener: when ``METRICS_BIND``
 (``host:port``) is set, the master process serves ``GET /metrics`` there
 (``prometheus_client``'s own server over every worker's samples), so the port
 the public reaches carries the API and nothing else.
+
+Under ``DISCOVERY=consul`` the master registers the process group once it
+listens and deregisters it when it stops (``shared.registration``): one
+instance per gunicorn, not per worker. The service is the package of the app
+argument (``customer_service.app:create_app()``) or ``SERVICE_PACKAGE``.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+if TYPE_CHECKING:
+    from shared.registration import MasterRegistration
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
 # Per worker; a slow client costs a greenlet, so a few hundred of them fit beside the traffic.
@@ -45,8 +53,13 @@ def on_starting(server: Any) -> None:
         os.makedirs(folder, exist_ok=True)
 
 
+#: This process group's registration in discovery, held by the master (``consul`` only).
+_registration: MasterRegistration | None = None
+
+
 def when_ready(server: Any) -> None:
-    """Serve the workers' metrics on ``METRICS_BIND``, apart from the API."""
+    """Serve the workers' metrics on ``METRICS_BIND``, apart from the API; register in discovery."""
+    global _registration
     bind = os.environ.get("METRICS_BIND")
     if bind and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         host, _, port = bind.rpartition(":")
@@ -54,6 +67,25 @@ def when_ready(server: Any) -> None:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         start_http_server(int(port), addr=host or "0.0.0.0", registry=registry)  # nosec B104 # only when METRICS_BIND names no host: the operator asked for every interface (containers, for Prometheus)
         server.log.info("metrics on http://%s/metrics", bind)
+    from shared.registration import register_process_group
+
+    _registration = register_process_group(server)
+
+
+def on_exit(server: Any) -> None:
+    """Withdraw the process group from discovery as the master stops."""
+    if _registration is not None:
+        _registration.stop()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Stop the background work of the app's discovery (the gateway's Consul watches)."""
+    from shared.discovery import DISCOVERY_EXTENSION
+
+    app = getattr(worker, "wsgi", None)
+    discovery = getattr(app, "extensions", {}).get(DISCOVERY_EXTENSION)
+    if discovery is not None:
+        discovery.close()
 
 
 def child_exit(server: Any, worker: Any) -> None:

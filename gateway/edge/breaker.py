@@ -56,8 +56,10 @@ class CircuitBreaker:
         fail_max: int,
         reset_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[State], None] = lambda _state: None,
     ) -> None:
         self.name = name
+        self._on_change = on_change
         self._fail_max = fail_max
         self._reset_seconds = reset_seconds
         self._clock = clock
@@ -95,7 +97,7 @@ class CircuitBreaker:
                 waited = self._open_for()
                 if waited < self._reset_seconds:
                     raise CircuitOpen(self.name, self._reset_seconds - waited)
-                self._state = State.HALF_OPEN
+                self._set(State.HALF_OPEN)
                 self._trial_running = False
             if self._trial_running:
                 raise CircuitOpen(self.name, self._reset_seconds)
@@ -108,7 +110,7 @@ class CircuitBreaker:
             if self._state is State.CLOSED:
                 self._failures = 0
             elif trial:
-                self._state = State.CLOSED
+                self._set(State.CLOSED)
                 self._failures = 0
                 self._trial_running = False
 
@@ -123,8 +125,12 @@ class CircuitBreaker:
                 self._trial_running = False
                 self._open()
 
+    def _set(self, state: State) -> None:
+        self._state = state
+        self._on_change(state)
+
     def _open(self) -> None:
-        self._state = State.OPEN
+        self._set(State.OPEN)
         self._opened_at = self._clock()
 
     def _open_for(self) -> float:

@@ -2,7 +2,8 @@
 
 No Flask here: the edge API hands in the parts of the request that matter
 (:class:`IncomingRequest`) and turns the :class:`UpstreamResponse` back into a
-response. Discovery picks the instance; the upstream client owns the wire.
+response. Discovery lists the passing instances; the upstream client picks one
+and owns the wire.
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ class Forwarder:
 
     def forward(self, route: Route, incoming: IncomingRequest, bearer: str) -> UpstreamResponse:
         """Send ``incoming`` to ``route``'s service on behalf of the bearer's principal."""
-        url = self._discovery.resolve(route.service) + route.upstream_path(incoming.path)
+        target = route.upstream_path(incoming.path)
         if incoming.query_string:
-            url += "?" + incoming.query_string.decode("latin-1")
+            target += "?" + incoming.query_string.decode("latin-1")
         headers = forwardable_request_headers(incoming.headers)
         headers["Authorization"] = f"Bearer {bearer}"
         headers["X-Request-ID"] = incoming.request_id
@@ -61,7 +62,14 @@ class Forwarder:
         headers["X-Forwarded-Proto"] = incoming.scheme
         headers["X-Forwarded-Host"] = incoming.host
         headers["X-Forwarded-Prefix"] = route.prefix[: -len(route.upstream_prefix)] or "/"
-        upstream = self._client.forward(route.service, incoming.method, url, headers, incoming.body)
+        upstream = self._client.forward(
+            route.service,
+            self._discovery.instances(route.service),
+            incoming.method,
+            target,
+            headers,
+            incoming.body,
+        )
         return UpstreamResponse(
             upstream.status, forwardable_response_headers(upstream.headers, route), upstream.body
         )

@@ -1,10 +1,13 @@
-"""The upstream client: HTTP to the services, with timeouts, a breaker, and header hygiene.
+"""The upstream client: HTTP to the services' instances, resilient, and header hygiene.
 
 ``UpstreamClient`` is the one seam to the wire: a urllib3 connection pool
 (what ``requests`` runs on, without its per-call overhead, which measured
-more than the rest of the gateway's work) with connect/read timeouts, a retry
-only where nothing was sent yet (connection refused), and a circuit breaker
-per service so a dead service fails fast with 503 instead of tying up workers.
+more than the rest of the gateway's work) with connect/read timeouts per
+route; a balancer (:mod:`gateway.edge.balancer`) that picks the instance with
+the fewest requests in flight and keeps a circuit breaker per instance, so a
+dead instance is skipped and a dead service fails fast with 503 and
+``Retry-After`` instead of tying up workers; and retries on another instance
+where they are safe, within a budget (:mod:`gateway.edge.retries`).
 Transport failures become problems: refused or open circuit → 503,
 timeout → 504, broken answer → 502.
 """
@@ -13,9 +16,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 
 import urllib3
 from prometheus_client import Counter, Histogram
@@ -26,11 +28,22 @@ from urllib3.exceptions import (
     NewConnectionError,
     ReadTimeoutError,
 )
-from urllib3.util.retry import Retry
 
-from gateway.edge.breaker import CircuitBreaker, CircuitOpen
+from gateway.edge.balancer import Balancer, Lease
+from gateway.edge.breaker import CircuitOpen
+from gateway.edge.retries import (
+    BUDGET_EXHAUSTED,
+    RETRIES,
+    RETRY_STATUSES,
+    RetryBudget,
+    RetryPolicy,
+    may_repeat,
+)
 from gateway.edge.routes import Route
+from gateway.settings import Settings
+from shared.discovery import Instance, ServiceNotFound
 from shared.errors import BadGateway, GatewayTimeout, ProblemError, ServiceUnavailable
+from shared.services import service_named
 
 #: Headers meaningful for one connection only (RFC 9110 §7.6.1), never forwarded.
 HOP_BY_HOP = frozenset(
@@ -67,13 +80,13 @@ REPLACED_RESPONSE_HEADERS = frozenset(
 
 UPSTREAM_REQUESTS = Counter(
     "gateway_upstream_requests_total",
-    "Requests forwarded to a service, by outcome (status class or failure).",
+    "Requests forwarded to a service, by final outcome (status class or failure).",
     ["service", "outcome"],
 )
 UPSTREAM_DURATION = Histogram(
     "gateway_upstream_request_duration_seconds",
-    "Time waiting for a service to answer a forwarded request.",
-    ["service"],
+    "Time waiting for one instance to answer one attempt, by outcome.",
+    ["service", "instance", "outcome"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 
@@ -126,6 +139,12 @@ def forwardable_response_headers(
     return kept
 
 
+def never_sent(error: HTTPError) -> bool:
+    """Whether the failure happened before the request reached the service."""
+    reason: object = error.reason if isinstance(error, MaxRetryError) else error
+    return isinstance(reason, ConnectTimeoutError)  # NewConnectionError is one too
+
+
 def transport_problem(
     service: str, error: HTTPError, read_timeout: float
 ) -> tuple[str, ProblemError]:
@@ -142,75 +161,180 @@ def transport_problem(
 
 
 class UpstreamClient:
-    """Pooled HTTP to the services, with timeouts and one breaker per service."""
+    """Pooled HTTP to the services' instances: balancing, breakers, timeouts, safe retries."""
 
     def __init__(
         self,
         *,
         timeouts: UpstreamTimeouts,
+        route_timeouts: Mapping[str, UpstreamTimeouts] | None = None,
         pool_size: int = 32,
         breaker_fail_max: int = 5,
         breaker_reset_seconds: float = 10.0,
+        retry_policy: RetryPolicy | None = None,
+        retry_budget_ratio: float = 0.2,
     ) -> None:
         self.timeouts = timeouts
+        self._route_timeouts = {
+            service: (limits, urllib3.Timeout(connect=limits.connect, read=limits.read))
+            for service, limits in (route_timeouts or {}).items()
+        }
+        self._default_timeouts = (
+            timeouts,
+            urllib3.Timeout(connect=timeouts.connect, read=timeouts.read),
+        )
         self._pool = urllib3.PoolManager(
             num_pools=16,
             maxsize=pool_size,
-            timeout=urllib3.Timeout(connect=timeouts.connect, read=timeouts.read),
-            # Retry only failed connects: the request never reached the service.
-            retries=Retry(total=1, connect=1, read=0, status=0, other=0, redirect=False),
+            # Retries are this client's own: on another instance, and only when safe.
+            retries=False,
         )
-        self._breaker_fail_max = breaker_fail_max
-        self._breaker_reset_seconds = breaker_reset_seconds
-        self._breakers: dict[str, CircuitBreaker] = {}
+        self.balancer = Balancer(fail_max=breaker_fail_max, reset_seconds=breaker_reset_seconds)
+        self._policy = retry_policy or RetryPolicy()
+        self._budget_ratio = retry_budget_ratio
+        self._budgets: dict[str, RetryBudget] = {}
 
-    def breaker(self, service: str) -> CircuitBreaker:
-        """The circuit breaker for ``service`` in this process."""
-        breaker = self._breakers.get(service)
-        if breaker is None:
-            # setdefault is atomic: two threads racing here end up with one breaker.
-            breaker = self._breakers.setdefault(
-                service,
-                CircuitBreaker(
-                    service,
-                    fail_max=self._breaker_fail_max,
-                    reset_seconds=self._breaker_reset_seconds,
-                ),
-            )
-        return breaker
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UpstreamClient:
+        """The client the gateway's settings describe."""
+        default = UpstreamTimeouts(
+            connect=settings.upstream_connect_timeout_seconds,
+            read=settings.upstream_read_timeout_seconds,
+        )
+        return cls(
+            timeouts=default,
+            route_timeouts={
+                service_named(name).package: UpstreamTimeouts(
+                    connect=route.connect or default.connect, read=route.read or default.read
+                )
+                for name, route in settings.upstream_route_timeouts.items()
+            },
+            pool_size=settings.upstream_pool_size,
+            breaker_fail_max=settings.upstream_breaker_fail_max,
+            breaker_reset_seconds=settings.upstream_breaker_reset_seconds,
+            retry_policy=RetryPolicy(
+                max_attempts=settings.upstream_retry_attempts,
+                backoff_base_seconds=settings.upstream_retry_backoff_base_seconds,
+                backoff_max_seconds=settings.upstream_retry_backoff_max_seconds,
+            ),
+            retry_budget_ratio=settings.upstream_retry_budget_ratio,
+        )
+
+    def timeouts_for(self, service: str) -> UpstreamTimeouts:
+        """The connect and read timeouts of ``service``'s route."""
+        return self._route_timeouts.get(service, self._default_timeouts)[0]
+
+    def _budget(self, service: str) -> RetryBudget:
+        budget = self._budgets.get(service)
+        if budget is None:
+            budget = self._budgets.setdefault(service, RetryBudget(ratio=self._budget_ratio))
+        return budget
 
     def _send(
-        self, method: str, url: str, headers: dict[str, str], body: bytes
+        self,
+        lease: Lease,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+        timeout: urllib3.Timeout,
+        read_timeout: float,
     ) -> UpstreamResponse:
-        response = self._pool.request(
-            method, url, body=body or None, headers=headers, redirect=False
-        )
-        return UpstreamResponse(response.status, list(response.headers.items()), response.data)
+        instance = lease.instance
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            with self.balancer.outstanding(instance):
+                response = self._pool.request(
+                    method,
+                    instance.url + target,
+                    body=body or None,
+                    headers=headers,
+                    redirect=False,
+                    timeout=timeout,
+                )
+        except HTTPError as error:
+            lease.breaker.record_failure(trial=lease.trial)
+            outcome = transport_problem(instance.service, error, read_timeout)[0]
+            raise
+        except BaseException:
+            lease.breaker.record_failure(trial=lease.trial)
+            raise
+        else:
+            lease.breaker.record_success(trial=lease.trial)
+            outcome = f"{response.status // 100}xx"
+            return UpstreamResponse(response.status, list(response.headers.items()), response.data)
+        finally:
+            UPSTREAM_DURATION.labels(instance.service, instance.id, outcome).observe(
+                time.perf_counter() - started
+            )
+
+    def _again(
+        self, service: str, instances: Sequence[Instance], tried: list[str], reason: str
+    ) -> bool:
+        """Whether to retry on another instance now (after the back-off, if so)."""
+        if len(tried) >= self._policy.max_attempts:
+            return False
+        if all(instance.id in tried for instance in instances):
+            return False
+        if not self._budget(service).try_spend():
+            BUDGET_EXHAUSTED.labels(service).inc()
+            return False
+        RETRIES.labels(service, reason).inc()
+        time.sleep(self._policy.delay(len(tried)))
+        return True
 
     def forward(
         self,
         service: str,
+        instances: Sequence[Instance],
         method: str,
-        url: str,
+        target: str,
         headers: dict[str, str],
         body: bytes,
     ) -> UpstreamResponse:
-        """Send one request to ``service``; transport failures raise problems."""
-        started = time.perf_counter()
+        """Send one request (``target``: path and query) to an instance of ``service``.
+
+        Transport failures raise problems; a failure is retried on another instance
+        only where that is safe (:mod:`gateway.edge.retries`) and the budget allows.
+        """
+        if not instances:
+            UPSTREAM_REQUESTS.labels(service, "no_instance").inc()
+            raise ServiceNotFound(f"No instance of {service} is available")
+        limits, timeout = self._route_timeouts.get(service, self._default_timeouts)
+        self._budget(service).record_request()
+        repeatable = may_repeat(method, headers)
+        tried: list[str] = []
         outcome = "error"
         try:
-            response = self.breaker(service).call(partial(self._send, method, url, headers, body))
-            outcome = f"{response.status // 100}xx"
-            return response
-        except CircuitOpen as error:
-            outcome = "circuit_open"
-            raise ServiceUnavailable(
-                f"{service} is failing; requests to it are paused",
-                headers={"Retry-After": str(max(1, math.ceil(error.retry_after)))},
-            ) from None
-        except HTTPError as error:
-            outcome, problem = transport_problem(service, error, self.timeouts.read)
-            raise problem from None
+            while True:
+                try:
+                    lease = self.balancer.acquire(instances, tried)
+                except CircuitOpen as error:
+                    outcome = "circuit_open"
+                    raise ServiceUnavailable(
+                        f"{service} is failing; requests to it are paused",
+                        headers={"Retry-After": str(max(1, math.ceil(error.retry_after)))},
+                    ) from None
+                tried.append(lease.instance.id)
+                try:
+                    response = self._send(
+                        lease, method, target, headers, body, timeout, limits.read
+                    )
+                except HTTPError as error:
+                    outcome, problem = transport_problem(service, error, limits.read)
+                    if (repeatable or never_sent(error)) and self._again(
+                        service, instances, tried, outcome
+                    ):
+                        continue
+                    raise problem from None
+                outcome = f"{response.status // 100}xx"
+                if (
+                    response.status in RETRY_STATUSES
+                    and repeatable
+                    and self._again(service, instances, tried, str(response.status))
+                ):
+                    continue
+                return response
         finally:
             UPSTREAM_REQUESTS.labels(service, outcome).inc()
-            UPSTREAM_DURATION.labels(service).observe(time.perf_counter() - started)

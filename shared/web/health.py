@@ -10,23 +10,32 @@ from flask import Flask, Response, jsonify
 from shared.errors import PROBLEM_TYPE_BASE
 from shared.web.errors import problem_response
 
-#: A readiness check raises when its dependency cannot be reached.
-HealthCheck = Callable[[], None]
+#: A readiness check raises when its dependency cannot be reached; it may return a
+#: string saying how it still works though degraded (``/readyz`` shows
+#: ``degraded: <it>`` and stays ready). Any other return value means "ok".
+HealthCheck = Callable[[], object]
+#: How ``/readyz`` reports a check that passed degraded.
+DEGRADED = "degraded: "
 
 logger = logging.getLogger(__name__)
 
 
 def run_checks(checks: Mapping[str, HealthCheck]) -> dict[str, str]:
-    """Run every check; map each name to ``"ok"`` or the reason it failed."""
+    """Run every check; map each name to ``"ok"``, ``"degraded: ..."`` or why it failed."""
     results: dict[str, str] = {}
     for name, check in checks.items():
         try:
-            check()
+            note = check()
         except Exception as error:  # any failure means "not ready", whatever its kind
             results[name] = f"unreachable: {type(error).__name__}: {error}".strip()
         else:
-            results[name] = "ok"
+            results[name] = DEGRADED + note if isinstance(note, str) and note else "ok"
     return results
+
+
+def passed(result: str) -> bool:
+    """Whether a check's result leaves the process ready."""
+    return result == "ok" or result.startswith(DEGRADED)
 
 
 def register_health(app: Flask, service: str, checks: Mapping[str, HealthCheck]) -> None:
@@ -39,7 +48,7 @@ def register_health(app: Flask, service: str, checks: Mapping[str, HealthCheck])
     @app.get("/readyz")
     def readyz() -> Response:
         results = run_checks(checks)
-        failing = sorted(name for name, result in results.items() if result != "ok")
+        failing = sorted(name for name, result in results.items() if not passed(result))
         if not failing:
             return jsonify(status="ready", service=service, checks=results)
         logger.warning("not ready: %s", results)

@@ -1,4 +1,4 @@
-"""The per-service circuit breaker: its states, and that it never serialises calls."""
+"""The circuit breaker (one per service instance): its states; it never serialises calls."""
 
 from __future__ import annotations
 
@@ -151,3 +151,17 @@ def test_a_late_answer_during_the_trial_leaves_the_decision_to_the_trial() -> No
 
     breaker.record_failure(trial=trial)
     assert breaker.state is State.OPEN
+
+
+def test_every_state_change_is_reported_once() -> None:
+    clock = Clock()
+    changes: list[State] = []
+    breaker = CircuitBreaker(
+        "x", fail_max=1, reset_seconds=10, clock=clock, on_change=changes.append
+    )
+    with pytest.raises(Refused):
+        breaker.call(failing)
+    clock.now += 10
+    assert breaker.call(lambda: "ok") == "ok"
+
+    assert changes == [State.OPEN, State.HALF_OPEN, State.CLOSED]

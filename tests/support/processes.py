@@ -184,6 +184,24 @@ class ServiceProcess:
             self.process.kill()
             self.process.wait()
 
+    def kill(self) -> None:
+        """``kill -9`` the master and its workers at once, as a dying machine would."""
+        assert self.process is not None, "start() the process first"
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        workers = (
+            [int(child) for child in children.read_text().split()] if children.exists() else []
+        )
+        for target in [pid, *workers]:
+            with suppress(ProcessLookupError):
+                os.kill(target, signal.SIGKILL)
+        self.process.wait()
+
+    def restart(self, timeout: float = 30.0) -> ServiceProcess:
+        """Start it again (after :meth:`kill` or :meth:`stop`) on the same port."""
+        assert self.log_path is not None, "start() the process first"
+        return self.start(self.log_path.parent, timeout)
+
 
 @dataclass
 class WorkerProcess:
