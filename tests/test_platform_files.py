@@ -160,12 +160,21 @@ def test_each_service_reads_only_its_own_database_variable(
         assert settings().database_url == own
 
 
-def test_every_routed_service_is_in_the_gateways_discovery_map_in_compose_and_kubernetes() -> None:
-    compose_map = _compose()["gateway"]["environment"]["DISCOVERY_STATIC"]
+def test_every_web_service_is_found_through_consul_in_compose_and_dns_in_kubernetes() -> None:
+    compose = _compose()
     (config,) = [item for item in _rendered() if item["kind"] == "ConfigMap"]
-    kubernetes_map = config["data"]["DISCOVERY_STATIC"]
+    assert (config["data"]["DISCOVERY"], config["data"]["DISCOVERY_DNS_PORT"]) == ("dns", "80")
+    assert "consul" in compose
     for service in SERVICES:
-        if service.route is None:
-            continue
-        assert f"{service.package}=http://{service.name}:8000" in compose_map.split(",")
-        assert f"{service.package}=http://{service.name}" in kubernetes_map.split(",")
+        environment = compose[service.name]["environment"]
+        # Registered in Consul under the name the other containers reach it by.
+        assert environment["DISCOVERY"] == "consul"
+        assert environment["SERVICE_ADDRESS"] == service.name
+        if service.route is not None:
+            # Kubernetes: the service's own Service, on port 80, is what dns resolves.
+            (kube_service,) = [
+                item
+                for item in _rendered()
+                if item["kind"] == "Service" and item["metadata"]["name"] == service.name
+            ]
+            assert [port["port"] for port in kube_service["spec"]["ports"]] == [80]
