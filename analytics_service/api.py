@@ -12,7 +12,7 @@ import flask_restful
 from flask import Flask, Response, g
 
 from analytics_service.reconcile import CustomerDirectory, Reconciler
-from analytics_service.schemas import BreakdownQuery, SummaryQuery, TimeseriesQuery
+from analytics_service.schemas import BreakdownQuery, SentimentQuery, SummaryQuery, TimeseriesQuery
 from analytics_service.service import AnalyticsService
 from shared.web.app import ProblemApi
 from shared.web.auth import bearer_token
@@ -57,6 +57,15 @@ class BreakdownResource(_ServiceResource):
         return json_response(breakdown.model_dump(mode="json"))
 
 
+class SentimentResource(_ServiceResource):
+    """``/analytics/sentiment``."""
+
+    def get(self) -> Response:
+        """Note sentiment of live customers, overall and per segment or per customer."""
+        sentiment = self.service.sentiment(parse_query(SentimentQuery))
+        return json_response(sentiment.model_dump(mode="json"))
+
+
 class ReconcileResource(flask_restful.Resource):  # type: ignore[misc]
     """``/analytics/reconcile``."""
 
@@ -83,6 +92,7 @@ def register_api(
         (SummaryResource, "/analytics/summary"),
         (TimeseriesResource, "/analytics/timeseries"),
         (BreakdownResource, "/analytics/breakdown"),
+        (SentimentResource, "/analytics/sentiment"),
     ):
         api.add_resource(resource, path, resource_class_kwargs={"service": service})
     api.add_resource(

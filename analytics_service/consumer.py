@@ -1,9 +1,10 @@
-"""The event consumer (``python -m analytics_service.consumer``): customer events -> rollups.
+"""The event consumer (``python -m analytics_service.consumer``): events -> rollups, sentiment.
 
 It reads this service's own durable queue on the events exchange
-(``shared.events.process``) and applies each batch of events in one
-transaction of the analytics database (``AnalyticsService.apply``), acking the
-batch only after that transaction has committed. Applying is idempotent and
+(``shared.events.process``), bound to the customer events and to
+``nlp.note_analysed`` (``services.toml``), and applies each batch of events in
+one transaction of the analytics database (``AnalyticsService.apply``), acking
+the batch only after that transaction has committed. Applying is idempotent and
 order-proof, so a redelivered or reordered event changes nothing it should not.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from analytics_service.events import change_of
+from analytics_service.events import batch_of
 from analytics_service.service import AnalyticsService, utc_now
 from analytics_service.settings import Settings
 from analytics_service.store import AnalyticsStore
@@ -24,11 +25,12 @@ PACKAGE = "analytics_service"
 
 
 def applier(database: Database) -> Apply:
-    """Apply a batch of events as changes, in one transaction of ``database``."""
+    """Apply a batch of events (changes and note sentiments) in one transaction of ``database``."""
     service = AnalyticsService(AnalyticsStore(database), clock=utc_now)
 
     def apply(events: Sequence[Event]) -> int:
-        return service.apply([change_of(event) for event in events])
+        batch = batch_of(events)
+        return service.apply(batch.changes, batch.sentiments)
 
     return apply
 

@@ -18,6 +18,10 @@ service's own logs, which the source cannot rebuild (it keeps no status history
 and no note list across customers): a note or churn whose event was lost stays
 lost, except a churn the source still shows (a customer now ``churned`` is
 counted as its snapshot applies, as a late newer event would be).
+
+Note sentiment is neither read nor written here: the NLP service derives it and
+the source cannot tell it. It is joined to the per-customer rows when read, so a
+customer reconcile adds, moves or marks deleted takes its notes' sentiment along.
 """
 
 from __future__ import annotations

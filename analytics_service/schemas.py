@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from pydantic import (
     AfterValidator,
@@ -26,6 +27,9 @@ Metric = Literal["signups", "churns", "notes"]
 Interval = Literal["day", "week", "month"]
 Dimension = Literal["status", "country", "segment", "tag"]
 Rollup = Literal["status", "country", "segment", "tag", "signups", "churns", "notes"]
+SentimentGroupBy = Literal["segment", "customer"]
+#: Most notes first; lowest mean first (the most negative); highest mean first.
+SentimentSort = Literal["notes", "mean", "-mean"]
 
 #: Longest time series, in days (``from`` and ``to`` included): three years.
 MAX_SERIES_DAYS = 1096
@@ -35,6 +39,8 @@ DEFAULT_BUCKETS = 100
 MAX_BUCKETS = 1000
 COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+#: A UUID written as the services write them (any case): 8-4-4-4-12 hex digits.
+UUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
 _DIGITS = re.compile(r"[0-9]{1,9}")
 
 
@@ -42,6 +48,13 @@ def parse_calendar_date(value: Any) -> Any:
     """``YYYY-MM-DD`` and nothing else (pydantic alone would take a date-time too)."""
     if isinstance(value, str) and not re.fullmatch(DATE_PATTERN, value):
         raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+def parse_uuid(value: Any) -> Any:
+    """A UUID in its hyphenated form only (pydantic alone takes 32 bare digits or braces)."""
+    if isinstance(value, str) and not re.fullmatch(UUID_PATTERN, value):
+        raise ValueError("must be a UUID written 8-4-4-4-12 hex digits")
     return value
 
 
@@ -63,6 +76,7 @@ Label = Annotated[
 Country = Annotated[str, StringConstraints(pattern=COUNTRY_PATTERN), AfterValidator(str.upper)]
 CalendarDate = Annotated[date, BeforeValidator(parse_calendar_date)]
 BucketLimit = Annotated[int, BeforeValidator(parse_count), Field(ge=1, le=MAX_BUCKETS)]
+CustomerId = Annotated[UUID, BeforeValidator(parse_uuid)]
 
 
 class _Query(BaseModel):
@@ -100,6 +114,26 @@ class BreakdownQuery(_Query):
         """The filters given, by dimension."""
         given = {"status": self.status, "country": self.country}
         given |= {"segment": self.segment, "tag": self.tag}
+        return {name: value for name, value in given.items() if value is not None}
+
+
+class SentimentQuery(_Query):
+    """Query string of ``GET /analytics/sentiment``: a grouping, filters and an order."""
+
+    by: SentimentGroupBy = "segment"
+    segment: Label | None = None
+    customer_id: CustomerId | None = None
+    #: Notes written on or after this UTC day.
+    first: CalendarDate | None = Field(default=None, alias="from")
+    #: Notes written on or before this UTC day.
+    last: CalendarDate | None = Field(default=None, alias="to")
+    sort: SentimentSort = "notes"
+    limit: BucketLimit = DEFAULT_BUCKETS
+
+    def filters(self) -> dict[str, str]:
+        """The segment and customer filters given."""
+        given = {"segment": self.segment}
+        given |= {"customer_id": str(self.customer_id) if self.customer_id else None}
         return {name: value for name, value in given.items() if value is not None}
 
 
@@ -168,6 +202,55 @@ class Breakdown(BaseModel):
     #: Live customers matching the filters.
     total: int
     buckets: list[BreakdownBucket]
+
+
+class LabelFigures(BaseModel):
+    """How many notes have one label, and their share of the notes (0 to 1)."""
+
+    count: int
+    share: float
+
+
+class LabelBreakdown(BaseModel):
+    """Each label's notes."""
+
+    positive: LabelFigures
+    negative: LabelFigures
+    neutral: LabelFigures
+
+
+class SentimentFigures(BaseModel):
+    """A set of notes summed up."""
+
+    notes: int
+    labels: LabelBreakdown
+    #: Mean of +score (positive), -score (negative), 0 (neutral): -1 to 1; null: no notes.
+    mean: float | None
+
+
+class SentimentGroup(BaseModel):
+    """The notes of one segment (``value`` null: none set) or one customer (its id)."""
+
+    value: str | None
+    notes: int
+    labels: LabelBreakdown
+    mean: float | None
+
+
+class Sentiment(BaseModel):
+    """``GET /analytics/sentiment``."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    by: SentimentGroupBy
+    filters: dict[str, str]
+    first: date | None = Field(alias="from")
+    last: date | None = Field(alias="to")
+    #: Every note the filters take, of live customers (not only the groups listed).
+    overall: SentimentFigures
+    #: Notes the filters take whose customer no event has told this service of yet.
+    notes_awaiting_customer: int
+    groups: list[SentimentGroup]
 
 
 class CustomerChanges(BaseModel):

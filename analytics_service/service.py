@@ -1,15 +1,17 @@
 """The analytics use cases: plain Python over :class:`AnalyticsStore`, no HTTP, no SQL.
 
-Reading (summary, time series, breakdown) and applying a batch of changes are
-each one transaction. How a change moves the counts is ``rollups.py``; this
-module runs it against the held states and writes what it says.
+Reading (summary, time series, breakdown, note sentiment) and applying a batch
+of changes and note sentiments are each one transaction. How a change moves the
+counts is ``rollups.py``, how notes are summed up ``sentiment.py``; this module
+runs them against the held states and writes or shapes what they say.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
 
 from analytics_service.periods import periods
 from analytics_service.rollups import NONE, STATUSES, Change, DailyKey, plan_changes, utc_day
@@ -19,6 +21,12 @@ from analytics_service.schemas import (
     Breakdown,
     BreakdownBucket,
     BreakdownQuery,
+    LabelBreakdown,
+    LabelFigures,
+    Sentiment,
+    SentimentFigures,
+    SentimentGroup,
+    SentimentQuery,
     SeriesBucket,
     StatusCounts,
     Summary,
@@ -26,6 +34,7 @@ from analytics_service.schemas import (
     TimeseriesQuery,
     Window,
 )
+from analytics_service.sentiment import LABELS, NoteFilter, NoteSentiment, Tally
 from analytics_service.store import AnalyticsStore
 from shared.errors import ValidationFailed
 
@@ -43,6 +52,31 @@ def _days_before(day: date, days: int) -> date:
         return day - timedelta(days=days)
     except OverflowError:
         return date.min
+
+
+def _labels(tally: Tally) -> LabelBreakdown:
+    return LabelBreakdown(
+        **{
+            label: LabelFigures(count=tally.count(label), share=tally.share(label))
+            for label in LABELS
+        }
+    )
+
+
+def _figures(tally: Tally) -> SentimentFigures:
+    return SentimentFigures(notes=tally.notes, labels=_labels(tally), mean=tally.mean)
+
+
+def _first_of_each_note(sentiments: Iterable[NoteSentiment]) -> list[NoteSentiment]:
+    """The first sentiment of each note in ``sentiments``, by note id.
+
+    In note id order, so two batches holding the same notes insert them in the
+    same order and never wait on each other's rows in a cycle.
+    """
+    first: dict[UUID, NoteSentiment] = {}
+    for sentiment in sentiments:
+        first.setdefault(sentiment.note_id, sentiment)
+    return [first[note_id] for note_id in sorted(first)]
 
 
 class AnalyticsService:
@@ -131,24 +165,60 @@ class AnalyticsService:
             ],
         )
 
-    def apply(self, changes: Sequence[Change]) -> int:
-        """Apply a batch in one transaction; how many changes changed anything.
+    def sentiment(self, query: SentimentQuery) -> Sentiment:
+        """Note sentiment of live customers, overall and per segment or per customer."""
+        notes = NoteFilter.of(
+            first=query.first,
+            last=query.last,
+            segment=query.segment,
+            customer_id=query.customer_id,
+        )
+        with self._store.transaction() as tx:
+            tx.read_one_snapshot()
+            counted, awaiting = tx.sentiment_totals(notes)
+            groups = tx.sentiment_tallies(query.by, notes, query.sort, query.limit)
+        return Sentiment(
+            by=query.by,
+            filters=query.filters(),
+            first=query.first,
+            last=query.last,
+            overall=_figures(counted),
+            notes_awaiting_customer=awaiting.notes,
+            groups=[
+                SentimentGroup(
+                    value=None if value is None else str(value),
+                    notes=tally.notes,
+                    labels=_labels(tally),
+                    mean=tally.mean,
+                )
+                for value, tally in groups
+            ],
+        )
+
+    def apply(self, changes: Sequence[Change], sentiments: Sequence[NoteSentiment] = ()) -> int:
+        """Apply a batch in one transaction; how many changes and sentiments changed anything.
 
         A change applies only if its version is newer than the one held for its
         customer (duplicates and older events change nothing); its note counts only
-        if that note id was never counted.
+        if that note id was never counted. A note's sentiment is kept only if that
+        note has none yet, whether its customer is known or not.
         """
-        if not changes:
+        if not changes and not sentiments:
             return 0
         with self._store.transaction() as tx:
-            tx.lock_rollups()
-            held = tx.customers({change.state.id for change in changes})
-            plan = plan_changes(held, changes)
-            tx.save_customers(list(plan.states.values()))
-            churns = tx.insert_churns(plan.churns)
-            notes = tx.insert_notes(plan.notes)
-            daily: Counter[DailyKey] = Counter(plan.daily_deltas)
-            daily.update(("churns", utc_day(churn.occurred_at)) for churn in churns)
-            daily.update(("notes", utc_day(note.created_at)) for note in notes)
-            tx.add_to_counts(plan.dimension_deltas, daily)
-        return len(plan.applied | {plan.note_changes[note.id] for note in notes})
+            if changes:
+                tx.lock_rollups()
+            # Sentiments move no count: alone, they need no rollup lock.
+            applied = len(tx.insert_note_sentiments(_first_of_each_note(sentiments)))
+            if changes:
+                held = tx.customers({change.state.id for change in changes})
+                plan = plan_changes(held, changes)
+                tx.save_customers(list(plan.states.values()))
+                churns = tx.insert_churns(plan.churns)
+                notes = tx.insert_notes(plan.notes)
+                daily: Counter[DailyKey] = Counter(plan.daily_deltas)
+                daily.update(("churns", utc_day(churn.occurred_at)) for churn in churns)
+                daily.update(("notes", utc_day(note.created_at)) for note in notes)
+                tx.add_to_counts(plan.dimension_deltas, daily)
+                applied += len(plan.applied | {plan.note_changes[note.id] for note in notes})
+        return applied

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, NoReturn
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from analytics_service.rollups import Change, CustomerState
 from shared.discovery import Discovery
 from shared.errors import BadGateway, Forbidden, GatewayTimeout, ServiceUnavailable
+from shared.service_calls import NoHttpUrl, call_service
 
 #: The customer service's name in discovery.
 SOURCE_SERVICE = "customer_service"
@@ -177,35 +178,28 @@ class HttpCustomerDirectory:
                 f"Reconcile did not finish reading the customers within {self._timeout:g} s;"
                 " nothing was changed"
             )
-        base = urlsplit(self._discovery.resolve(SOURCE_SERVICE))
-        connection_class = (
-            http.client.HTTPSConnection if base.scheme == "https" else http.client.HTTPConnection
-        )
-        connection = connection_class(
-            base.hostname or "127.0.0.1", base.port, timeout=min(remaining, CALL_TIMEOUT_SECONDS)
-        )
         try:
-            connection.request(
+            status, body = call_service(
+                self._discovery,
+                SOURCE_SERVICE,
                 "GET",
-                base.path.rstrip("/") + path,
+                path,
                 headers={
                     "Authorization": f"Bearer {self._token}",
                     "Accept": "application/json",
                     "X-Request-ID": self._request_id,
                 },
+                timeout=min(remaining, CALL_TIMEOUT_SECONDS),
+                max_bytes=MAX_ANSWER_BYTES,
             )
-            response = connection.getresponse()
-            body = response.read(MAX_ANSWER_BYTES + 1)
         except TimeoutError:
             raise SourceTimedOut(
                 "The customer service did not answer in time; nothing was changed"
             ) from None
         except http.client.HTTPException:
             raise SourceBroken("The customer service answered something that is not HTTP") from None
-        except OSError:
+        except (OSError, NoHttpUrl):
             raise SourceUnavailable("The customer service cannot be reached") from None
-        finally:
-            connection.close()
         if len(body) > MAX_ANSWER_BYTES:
             raise SourceBroken("The customer service answered with more than a page")
-        return response.status, body
+        return status, body

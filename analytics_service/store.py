@@ -9,6 +9,9 @@ Every writer of the rollups (a consumer batch, a reconcile) first takes one
 transaction-scoped advisory lock (:meth:`AnalyticsTransaction.lock_rollups`):
 writers run one after the other, so increments never interleave with a recount
 and two batches never lock rows in opposite orders.
+
+Note sentiment is kept per note (``note_sentiments``) and summed up when read,
+joined to each customer's last applied state (:meth:`AnalyticsTransaction.sentiment_tallies`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import psycopg2.extras
 from psycopg2 import sql
 
 from analytics_service.rollups import Bucket, Churn, CustomerState, DailyKey, NoteSeen
+from analytics_service.sentiment import NoteFilter, NoteSentiment, Tally
 from shared.database import Database
 
 #: The advisory lock key every writer of the rollups holds until it commits.
@@ -45,9 +49,61 @@ DIMENSION_VALUES: Mapping[str, sql.Composable] = {
 #: Biggest buckets first; the "none" bucket ('') after the named ones of the same size.
 BUCKET_ORDER = sql.SQL("ORDER BY count DESC, value = '', value")
 PAGE = 1000
+#: A group of note sentiment: the customer's segment now (null: none), or the customer.
+SENTIMENT_GROUPS: Mapping[str, sql.Composable] = {
+    "segment": sql.SQL("c.segment"),
+    "customer": sql.SQL("n.customer_id"),
+}
+#: The sum of a set of notes' signed scores: +score positive, -score negative, 0 neutral.
+SIGNED_SCORES = sql.SQL(
+    "coalesce(sum(CASE n.label WHEN 'positive' THEN n.score WHEN 'negative' THEN -n.score"
+    " ELSE 0 END), 0)"
+)
+#: A set of notes summed up (``sentiment.Tally``).
+SENTIMENT_TALLY = sql.SQL(
+    "count(*) FILTER (WHERE n.label = 'positive') AS positive,"
+    " count(*) FILTER (WHERE n.label = 'negative') AS negative,"
+    " count(*) FILTER (WHERE n.label = 'neutral') AS neutral,"
+    " {signed} AS signed"
+).format(signed=SIGNED_SCORES)
+#: The order of sentiment groups: most notes first, or by mean (lowest or highest first);
+#: then the one with more notes, then by value (the "none" segment last).
+SENTIMENT_ORDER: Mapping[str, sql.Composable] = {
+    "notes": sql.SQL("count(*) DESC, value ASC NULLS LAST"),
+    "mean": sql.SQL("{signed} / count(*) ASC, count(*) DESC, value ASC NULLS LAST").format(
+        signed=SIGNED_SCORES
+    ),
+    "-mean": sql.SQL("{signed} / count(*) DESC, count(*) DESC, value ASC NULLS LAST").format(
+        signed=SIGNED_SCORES
+    ),
+}
+#: The notes a sentiment read takes (``sentiment.NoteFilter``), on ``n`` joined to ``c``.
+NOTE_CONDITIONS = sql.SQL(
+    "(%(since)s::timestamptz IS NULL OR n.created_at >= %(since)s)"
+    " AND (%(until)s::timestamptz IS NULL OR n.created_at < %(until)s)"
+    " AND (%(customer_id)s::uuid IS NULL OR n.customer_id = %(customer_id)s)"
+)
 #: A rollup row's new count on conflict: the delta added, or the count given.
 ADDED_COUNT = sql.SQL("{table}.count + EXCLUDED.count")
 SET_COUNT = sql.SQL("EXCLUDED.count")
+
+
+def _tally(row: Mapping[str, Any]) -> Tally:
+    return Tally(
+        positive=int(row["positive"]),
+        negative=int(row["negative"]),
+        neutral=int(row["neutral"]),
+        signed=float(row["signed"]),
+    )
+
+
+def _note_parameters(notes: NoteFilter) -> dict[str, Any]:
+    return {
+        "since": notes.since,
+        "until": notes.until,
+        "customer_id": notes.customer_id,
+        "segment": notes.segment,
+    }
 
 
 def _state(row: Mapping[str, Any]) -> CustomerState:
@@ -161,6 +217,28 @@ class AnalyticsTransaction:
         )
         return [NoteSeen(row["id"], row["customer_id"], row["created_at"]) for row in rows]
 
+    def insert_note_sentiments(self, sentiments: Sequence[NoteSentiment]) -> list[UUID]:
+        """Keep each note's sentiment; the note ids kept now (one already kept is left as is)."""
+        rows = self._values(
+            "INSERT INTO note_sentiments (note_id, customer_id, created_at, label, score, method,"
+            " model_name, model_version) VALUES %s ON CONFLICT DO NOTHING RETURNING note_id",
+            [
+                (
+                    sentiment.note_id,
+                    sentiment.customer_id,
+                    sentiment.created_at,
+                    sentiment.label,
+                    sentiment.score,
+                    sentiment.method,
+                    sentiment.model_name,
+                    sentiment.model_version,
+                )
+                for sentiment in sentiments
+            ],
+            "(%s, %s, %s, %s, %s, %s, %s, %s)",
+        )
+        return [row["note_id"] for row in rows]
+
     def add_to_counts(
         self, dimension_deltas: Mapping[Bucket, int], daily_deltas: Mapping[DailyKey, int]
     ) -> None:
@@ -206,6 +284,56 @@ class AnalyticsTransaction:
                 self._values(delete, emptied, template)
 
     # -- readers ------------------------------------------------------------------------
+
+    def read_one_snapshot(self) -> None:
+        """Make every later read of this transaction see the same committed state.
+
+        Only as its first statement: a read made of several queries (totals, then
+        groups) then adds up, whatever a consumer batch commits in between.
+        """
+        self._cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+    def sentiment_totals(self, notes: NoteFilter) -> tuple[Tally, Tally]:
+        """The notes ``notes`` takes of live customers, and of customers not known yet.
+
+        A note of a customer never seen here matches any segment: its segment is not
+        known yet. Notes of deleted customers are in neither.
+        """
+        query = sql.SQL(
+            "SELECT c.id IS NULL AS awaiting, {tally}"
+            " FROM note_sentiments AS n LEFT JOIN customers AS c ON c.id = n.customer_id"
+            " WHERE {notes} AND (c.id IS NULL OR (NOT c.deleted"
+            " AND (%(segment)s::text IS NULL OR c.segment = %(segment)s)))"
+            " GROUP BY 1"
+        ).format(tally=SENTIMENT_TALLY, notes=NOTE_CONDITIONS)
+        found = {row["awaiting"]: _tally(row) for row in self._all(query, _note_parameters(notes))}
+        return found.get(False, Tally()), found.get(True, Tally())
+
+    def sentiment_tallies(
+        self, by: str, notes: NoteFilter, order: str, limit: int
+    ) -> list[tuple[Any, Tally]]:
+        """The notes ``notes`` takes of live customers, summed up per group, in ``order``.
+
+        ``by`` is ``segment`` (the customer's segment now; None: none) or ``customer``
+        (its id). Each note is joined to its customer's last applied state here, so
+        a customer's notes move with it when its segment changes, leave with its
+        delete and come back with its restore; notes of a customer not known yet
+        wait for its first event.
+        """
+        query = sql.SQL(
+            "SELECT {group} AS value, {tally}"
+            " FROM note_sentiments AS n JOIN customers AS c ON c.id = n.customer_id"
+            " WHERE {notes} AND NOT c.deleted"
+            " AND (%(segment)s::text IS NULL OR c.segment = %(segment)s)"
+            " GROUP BY 1 ORDER BY {order} LIMIT %(limit)s"
+        ).format(
+            group=SENTIMENT_GROUPS[by],
+            tally=SENTIMENT_TALLY,
+            notes=NOTE_CONDITIONS,
+            order=SENTIMENT_ORDER[order],
+        )
+        rows = self._all(query, {**_note_parameters(notes), "limit": limit})
+        return [(row["value"], _tally(row)) for row in rows]
 
     def dimension_counts(self, dimension: str | None = None) -> dict[Bucket, int]:
         """Every rollup row of ``dimension`` (of every dimension if None)."""

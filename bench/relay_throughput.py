@@ -70,7 +70,7 @@ def envelope(number: int) -> Event:
 def exchange_with_queues() -> Iterator[str]:
     """A fresh exchange with every consuming service's queues; deleted after."""
     exchange = broker.unique_exchange()
-    declare_topology(broker.AMQP_URL, exchange, consuming_packages())
+    declare_topology(broker.AMQP_URL, exchange)
     try:
         yield exchange
     finally:
@@ -81,7 +81,7 @@ def purge(exchange: str) -> None:
     """Empty every consuming service's queue on ``exchange``."""
     channel = broker.channel()
     try:
-        for package in consuming_packages():
+        for package in consuming_packages(CREATED):
             channel.queue_purge(ConsumerQueues(exchange, package).main)
     finally:
         channel.connection.close()
@@ -150,7 +150,9 @@ def pika_rate(events: list[Event], *, confirms: bool) -> float:
                 mandatory=True,
             )
         # The broker has taken everything once a synchronous call returns behind them.
-        channel.queue_declare(ConsumerQueues(exchange, consuming_packages()[0]).main, passive=True)
+        channel.queue_declare(
+            ConsumerQueues(exchange, consuming_packages(CREATED)[0]).main, passive=True
+        )
         elapsed = time.perf_counter() - started
         connection.close()
         purge(exchange)
@@ -166,7 +168,7 @@ def main() -> None:
     args = parser.parse_args()
     events = [envelope(n) for n in range(args.events)]
     sample = events[: args.baseline_events]
-    queues = len(consuming_packages())
+    queues = len(consuming_packages(CREATED))
     print(f"{args.events} events, ~{len(events[0].to_json())} bytes, {queues} consumer queues each")
     with tempfile.TemporaryDirectory() as logs:
         relay = relay_rate(events, args.batch, Path(logs))

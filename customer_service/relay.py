@@ -26,7 +26,6 @@ from customer_service.store import OUTBOX_CHANNEL
 from shared.database import Database
 from shared.events.process import BROKER_AWAY, DATABASE_AWAY
 from shared.events.publisher import ConfirmingPublisher, Outgoing, PublishFailed, declare_topology
-from shared.events.topology import consuming_packages
 from shared.worker import WorkerState, run_worker
 
 logger = logging.getLogger(__name__)
@@ -110,7 +109,7 @@ def relay(state: WorkerState, settings: Settings) -> None:
     listener: OutboxListener | None = None
     try:
         listener = OutboxListener(settings.database_url, settings.database_connect_timeout_seconds)
-        declare_topology(settings.amqp_url, settings.events_exchange, consuming_packages())
+        declare_topology(settings.amqp_url, settings.events_exchange)
         publisher.connect()
         outbox = Outbox(database)
         state.ready()

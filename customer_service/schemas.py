@@ -200,14 +200,24 @@ class NoteCreate(_Request):
     body: NoteBody
 
 
+class NoteSentiment(BaseModel):
+    """A note's sentiment as the NLP service scored it (``nlp.note_analysed``)."""
+
+    label: Literal["positive", "negative", "neutral"]
+    #: The confidence in ``label``, 0 to 1.
+    score: float
+    method: str
+
+
 class NoteRead(BaseModel):
-    """A note as the API returns it."""
+    """A note as the API returns it; ``sentiment`` is null until the NLP service scores it."""
 
     id: UUID
     customer_id: UUID
     author: str
     body: str
     created_at: datetime
+    sentiment: NoteSentiment | None = None
 
 
 class NotePage(BaseModel):

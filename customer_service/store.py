@@ -30,7 +30,7 @@ CUSTOMER_COLUMNS = sql.SQL(
     "id, name, email, phone, company, country, city, segment, status, tags, attributes,"
     " created_at, updated_at, version, deleted_at"
 )
-NOTE_COLUMNS = sql.SQL("id, customer_id, author, body, created_at")
+NOTE_COLUMNS = sql.SQL("id, customer_id, author, body, created_at, sentiment")
 WRITABLE_COLUMNS = frozenset(
     {"name", "email", "phone", "company", "country", "city", "segment", "status", "tags"}
     | {"attributes"}
@@ -184,6 +184,20 @@ class CustomerTransaction:
         if after is not None:
             params.extend([after.value, after.id])
         return self._all(query, [*params, limit + 1])
+
+    def set_note_sentiment(self, note_id: UUID, customer_id: UUID, sentiment: Row) -> bool:
+        """Keep ``sentiment`` on a note; False if the note is unknown or already had it."""
+        self._cursor.execute(
+            "UPDATE notes SET sentiment = %s WHERE id = %s AND customer_id = %s"
+            " AND sentiment IS DISTINCT FROM %s::jsonb",
+            [
+                psycopg2.extras.Json(sentiment),
+                note_id,
+                customer_id,
+                psycopg2.extras.Json(sentiment),
+            ],
+        )
+        return bool(self._cursor.rowcount)
 
     def append_event(self, event: Event) -> None:
         """Write ``event`` to the outbox; it is published only if this transaction commits."""

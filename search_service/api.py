@@ -20,14 +20,18 @@ from shared.web.validation import parse_query
 
 
 class SearchResource(flask_restful.Resource):  # type: ignore[misc]
-    """``/search``: full text, filters, facets, sort and pages."""
+    """``/search``: full text, semantic or hybrid, filters, facets, sort and pages."""
 
     def __init__(self, search: SearchService) -> None:
         self.search = search
 
     def get(self) -> Response:
-        """A page of hits; ``Link: rel="next"`` when there is more."""
-        return page_response(self.search.search(parse_query(SearchQuery)).model_dump(mode="json"))
+        """A page of hits; ``Link: rel="next"`` when there is more.
+
+        A semantic or hybrid query is embedded by the NLP service with the caller's own token.
+        """
+        page = self.search.search(parse_query(SearchQuery), bearer_token())
+        return page_response(page.model_dump(mode="json"))
 
 
 class SuggestResource(flask_restful.Resource):  # type: ignore[misc]

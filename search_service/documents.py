@@ -1,8 +1,9 @@
-"""What the index holds for a customer: a document built from an event's snapshot or a listing.
+"""What the index holds for a customer: a document built from an event's snapshot or a listing,
+and the embeddings the NLP service derives from its profile and notes.
 
 Both sources carry the whole customer as ``GET /customers/{id}`` shows it (an
 event adds ``deleted_at``, and a note event the note), so one shape serves the
-consumer and the reindex alike.
+consumer and the reindex alike. An embedding comes from an ``nlp.*`` event only.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
+
+from search_service.vectors import NOTE, PROFILE, vector_bytes
 
 
 @dataclass(frozen=True)
@@ -84,4 +87,46 @@ def note_from_snapshot(snapshot: Mapping[str, Any]) -> IndexedNote:
         author=str(note["author"]),
         body=str(note["body"]),
         created_at=_timestamp(note["created_at"]),
+    )
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """A vector the NLP service derived from a customer at ``version``: of its profile text
+    (name, company, tags) or, with ``note_id``, of one of its notes."""
+
+    customer_id: UUID
+    version: int
+    model_name: str
+    model_version: str
+    #: L2-normalised float32, little-endian (``vectors.vector_bytes``).
+    vector: bytes
+    note_id: UUID | None = None
+
+    @property
+    def kind(self) -> str:
+        """``profile`` or ``note``."""
+        return PROFILE if self.note_id is None else NOTE
+
+    @property
+    def source_id(self) -> UUID:
+        """What the vector is of: the customer (its profile) or the note."""
+        return self.customer_id if self.note_id is None else self.note_id
+
+
+def embedding_from_event_data(
+    data: Mapping[str, Any], *, customer_id: str, version: int
+) -> Embedding:
+    """The embedding an ``nlp.*`` event's ``data`` carries (a note's when it names one).
+
+    ValueError when the vector is not usable (not finite, or all zeros).
+    """
+    note = data.get("note")
+    return Embedding(
+        customer_id=UUID(customer_id),
+        version=version,
+        model_name=str(data["model"]["name"]),
+        model_version=str(data["model"]["version"]),
+        vector=vector_bytes(data["embedding"]),
+        note_id=UUID(str(note["id"])) if note else None,
     )

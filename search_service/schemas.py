@@ -29,6 +29,9 @@ from shared.text import check_text
 
 Status = Literal["lead", "active", "churned"]
 SearchSort = Literal["relevance", "name", "created", "-created"]
+#: ``text``: words, prefixes and typos; ``semantic``: what ``q`` means, by the cosine of
+#: embeddings; ``hybrid``: both rankings blended.
+SearchMode = Literal["text", "semantic", "hybrid"]
 JobStatus = Literal["running", "succeeded", "failed"]
 SuggestionField = Literal["name", "company"]
 
@@ -75,6 +78,8 @@ class SearchQuery(_Request):
 
     #: Words to find; empty or absent lists every customer the filters let through.
     q: QueryText | None = None
+    #: How ``q`` finds customers; semantic and hybrid need the NLP service.
+    mode: SearchMode = "text"
     status: Status | None = None
     country: Country | None = None
     segment: Label | None = None
@@ -123,7 +128,8 @@ class Hit(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int
-    #: Higher ranks first; null when the search had no words.
+    #: Higher ranks first; null when the search had no words. In semantic mode the cosine
+    #: similarity of the query to the customer's closest vector (profile or note).
     score: float | None
     highlights: Highlights
 

@@ -1,10 +1,14 @@
 """The search use cases: plain Python over :class:`SearchStore`, no HTTP, no SQL.
 
-A search turns ``q`` into terms (the index's own tokeniser, so both sides fold
+A text search turns ``q`` into terms (the index's own tokeniser, so both sides fold
 accents and case alike), looks up the close words each term's typo allowance
 admits, then asks the store for one page of hits, the facets and the total, in
-one read transaction. Starting a reindex records the job and hands it to a
-launcher (a thread in the web process: ``reindex.py``).
+one read transaction. A semantic search has ``q`` embedded (``embedder.py``, the
+NLP service), takes the customers whose vectors are close to it
+(``semantic.py``) and asks the store for the page and facets over those; a
+hybrid search blends them with the full-text hits (``fusion.py``). Starting a
+reindex records the job and hands it to a launcher (a thread in the web process:
+``reindex.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from search_service.cursors import Position, decode_cursor, encode_cursor, query_fingerprint
+from search_service.embedder import NlpServiceUnavailable, QueryVector
+from search_service.fusion import reciprocal_rank_fusion
 from search_service.matching import (
     TermMatch,
     TextQuery,
@@ -35,6 +41,7 @@ from search_service.schemas import (
     SuggestionList,
     SuggestQuery,
 )
+from search_service.semantic import VectorSearch
 from search_service.store import (
     ABANDONED,
     MARK_END,
@@ -43,7 +50,12 @@ from search_service.store import (
     SearchStore,
     SearchTransaction,
 )
+from search_service.vectors import Matches
 from shared.errors import Conflict, NotFound
+from shared.text import BIDI_CONTROLS, shown
+
+#: Embeds a query text with the caller's token (``embedder.QueryEmbedder.embed``).
+Embed = Callable[[str, str | None], QueryVector]
 
 FACETS = ("status", "country", "segment", "tag")
 #: A running job that has not beaten for this long is taken as abandoned (its process
@@ -72,32 +84,67 @@ class ReindexJobNotFound(NotFound):
         super().__init__(f"No reindex job with id {job_id}")
 
 
+class SemanticSearch:
+    """What semantic and hybrid search need: the query's embedding, the vectors close to it."""
+
+    def __init__(self, embed: Embed, vectors: VectorSearch) -> None:
+        self.embed = embed
+        self.vectors = vectors
+
+
 class SearchService:
     """Search the index, and suggest names and companies as the user types."""
 
-    def __init__(self, store: SearchStore) -> None:
+    def __init__(self, store: SearchStore, semantic: SemanticSearch | None = None) -> None:
         self._store = store
+        self._semantic = semantic
+        self._max_matches = semantic.vectors.max_matches if semantic else 0
 
-    def search(self, query: SearchQuery) -> SearchPage:
-        """One page of hits for ``query``, with the facets and total of all of them."""
+    def search(self, query: SearchQuery, token: str | None = None) -> SearchPage:
+        """One page of hits for ``query``, with the facets and total of all of them.
+
+        ``token`` is the caller's, with which a semantic or hybrid query is embedded.
+        """
+        typed = _shown_text(query.q)
+        fingerprint = _fingerprint(query)
+        matches: Matches | None = None
+        if query.mode != "text" and typed:
+            # The cursor is checked before the NLP service is asked anything.
+            sort, after = _page_start(query, fingerprint, scored=True)
+            matches = self._semantic_matches(typed, token)
         with self._store.transaction() as tx:
-            text = _text_query(tx, query.q)
-            sort = query.sort or ("relevance" if text is not None else "-created")
-            fingerprint = _fingerprint(query)
-            after = decode_cursor(query.cursor, sort, fingerprint) if query.cursor else None
-            rows = tx.search(query, text, sort, after)
-            facet_rows = tx.facets(query, text)
+            text = _text_query(tx, query.q) if query.mode != "semantic" else None
+            chosen = matches
+            if matches is None:
+                sort, after = _page_start(query, fingerprint, scored=text is not None)
+            elif query.mode == "hybrid":
+                text_hits = []
+                if text is not None:
+                    text_hits = tx.text_hits(query, text, typed, self._max_matches)
+                chosen = reciprocal_rank_fusion(text_hits, tx.keep_matches(query, matches))
+            if chosen is None:
+                rows = tx.search(query, text, sort, after)
+                facet_rows = tx.facets(query, text)
+            else:
+                rows, facet_rows = tx.chosen_page(query, text, sort, after, chosen)
+        scored = text is not None or chosen is not None
         items = rows[: query.limit]
         next_cursor = None
         if len(rows) > query.limit:
             next_cursor = encode_cursor(sort, fingerprint, _position(sort, items[-1]))
         total, facets = _facets(facet_rows)
         return SearchPage(
-            items=[_hit(row, scored=text is not None) for row in items],
+            items=[_hit(row, scored=scored) for row in items],
             total=total,
             facets=facets,
             next_cursor=next_cursor,
         )
+
+    def _semantic_matches(self, typed: str, token: str | None) -> Matches:
+        """The customers close to ``typed`` in meaning."""
+        if self._semantic is None:
+            raise NlpServiceUnavailable("is not configured in this process")
+        return self._semantic.vectors.matches(self._semantic.embed(typed, token))
 
     def suggest(self, query: SuggestQuery) -> SuggestionList:
         """Names and companies for a search box: whole-text prefix first, then a word's."""
@@ -167,8 +214,26 @@ def _text_query(tx: SearchTransaction, q: str | None) -> TextQuery | None:
     )
 
 
+def _shown_text(q: str | None) -> str:
+    """``q`` as it reads: trimmed, without bidi controls; empty when nothing in it shows
+    (only spaces and invisible format characters), as the NLP service refuses to embed that."""
+    text = "".join(character for character in q or "" if character not in BIDI_CONTROLS).strip()
+    return text if any(shown(character) for character in text) else ""
+
+
+def _page_start(
+    query: SearchQuery, fingerprint: str, *, scored: bool
+) -> tuple[str, Position | None]:
+    """The sort of a search (``relevance`` by default when it is scored) and where its page
+    starts; :class:`InvalidCursor` for a cursor made for another search."""
+    sort = query.sort or ("relevance" if scored else "-created")
+    return sort, decode_cursor(query.cursor, sort, fingerprint) if query.cursor else None
+
+
 def _fingerprint(query: SearchQuery) -> str:
-    return query_fingerprint(query.model_dump(mode="json", exclude={"cursor", "limit", "sort"}))
+    # A text search's fingerprint leaves the mode out, as it did before modes existed.
+    ignored = {"cursor", "limit", "sort"} | ({"mode"} if query.mode == "text" else set())
+    return query_fingerprint(query.model_dump(mode="json", exclude=ignored))
 
 
 def _position(sort: str, row: Row) -> Position:

@@ -23,6 +23,17 @@ class Settings(EventSettings):
     )
     #: Discovery backend, as the gateway's; ``static`` reads ``DISCOVERY_STATIC``.
     discovery: str = "static"
-    #: ``name=url[|url...]``, comma separated: where the customer service listens, for
-    #: a reindex (default: every routed service of ``services.toml`` at its local port).
+    #: ``name=url[|url...]``, comma separated: where the customer service (for a reindex)
+    #: and the NLP service (to embed a semantic query) listen (default: every routed
+    #: service of ``services.toml`` at its local port).
     discovery_static: str = local_discovery_map()
+    #: Semantic matches: a customer whose closest vector has at least this cosine with the
+    #: query. Measured with the packaged MiniLM: related texts 0.45-0.75, unrelated mostly
+    #: under 0.3 (see README, "Semantic and hybrid search").
+    search_semantic_min_similarity: float = Field(default=0.35, ge=-1.0, le=1.0)
+    #: The most semantic (and, in hybrid, full-text) matches one search ranks and counts.
+    search_semantic_max_matches: int = Field(default=10_000, ge=100, le=1_000_000)
+    #: How often a query first reads the embeddings stamped since the last read (0: always).
+    search_vector_refresh_ms: float = Field(default=100.0, ge=0)
+    #: How long a query waits for the NLP service to embed it.
+    search_nlp_timeout_seconds: float = Field(default=3.0, gt=0, le=30)

@@ -10,14 +10,14 @@ image carries no HTTP client library.
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from shared.discovery import Discovery
+from shared.service_calls import NoHttpUrl, call_service, problem_detail
 
 #: The customer service's name in discovery.
 CUSTOMER_SERVICE = "customer_service"
@@ -78,29 +78,23 @@ class CustomerSource:
                     return _json_object(body)
                 if last or status not in RETRY_STATUSES:
                     raise SourceUnavailable(
-                        f"the customer service answered {status}: {_problem_detail(body)}"
+                        f"the customer service answered {status}: {problem_detail(body)}"
                     )
             time.sleep(self._retry_delay * 2**attempt)
         raise AssertionError("unreachable")  # the last attempt returns or raises
 
     def _request(self, path: str, token: str) -> tuple[int, bytes]:
-        base = urlsplit(self._discovery.resolve(self._service))
-        if base.scheme not in ("http", "https") or not base.hostname:
-            raise SourceUnavailable(f"discovery gave no HTTP URL for {self._service}")
-        connection_class = (
-            http.client.HTTPSConnection if base.scheme == "https" else http.client.HTTPConnection
-        )
-        connection = connection_class(base.hostname, base.port, timeout=self._timeout)
         try:
-            connection.request(
+            return call_service(
+                self._discovery,
+                self._service,
                 "GET",
-                base.path.rstrip("/") + path,
+                path,
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                timeout=self._timeout,
             )
-            response = connection.getresponse()
-            return response.status, response.read()
-        finally:
-            connection.close()
+        except NoHttpUrl as error:
+            raise SourceUnavailable(str(error)) from None
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -111,11 +105,3 @@ def _json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise SourceUnavailable("the customer service sent a page that is not an object")
     return document
-
-
-def _problem_detail(body: bytes) -> str:
-    try:
-        problem = json.loads(body)
-        return str(problem.get("detail") or problem.get("title"))
-    except (ValueError, AttributeError):
-        return "no problem document"

@@ -4,7 +4,13 @@
 whose methods each run one parameterised statement (or a fixed pair). Column names
 and orderings come only from the fixed tables below, never from a request; query
 words reach PostgreSQL as quoted ``tsquery`` lexemes, so no operator a client
-types is ever parsed as one.
+types is ever parsed as one. The embeddings' statements are in ``vector_store.py``
+(``SearchTransaction.vectors``).
+
+A semantic or hybrid search hands the store the customers it already chose with
+their scores (:class:`~search_service.vectors.Matches`); the store keeps those
+that are live and pass the filters, and pages, sorts and counts facets over
+them as it does over full-text hits.
 """
 
 from __future__ import annotations
@@ -19,8 +25,11 @@ from psycopg2 import sql
 
 from search_service.cursors import Position
 from search_service.documents import Document, IndexedNote
+from search_service.fusion import TextHit
 from search_service.matching import MAX_CLOSE_WORDS, MAX_TERMS, TextQuery
 from search_service.schemas import SearchQuery
+from search_service.vector_store import VectorStatements
+from search_service.vectors import Matches
 from shared.database import Database
 
 Row = dict[str, Any]
@@ -68,9 +77,24 @@ DOCUMENT_FIELDS = (
     "deleted_at",
 )
 HIT_COLUMNS = sql.SQL(
-    "customer_id, version, name, email, phone, company, country, city, segment, status, tags,"
-    " created_at, updated_at, name_key"
+    "d.customer_id, d.version, d.name, d.email, d.phone, d.company, d.country, d.city,"
+    " d.segment, d.status, d.tags, d.created_at, d.updated_at, d.name_key"
 )
+HIT_COLUMN_COUNT = 14
+#: The facet rows over a ``hits`` relation (status, country, segment, tags), and a total.
+FACET_COUNTS = sql.SQL(
+    """
+    SELECT 'total' AS facet, NULL AS value, count(*) AS count FROM hits
+    UNION ALL (SELECT 'status', status, count(*) FROM hits
+               GROUP BY status ORDER BY 3 DESC, 2 LIMIT {size})
+    UNION ALL (SELECT 'country', country, count(*) FROM hits WHERE country IS NOT NULL
+               GROUP BY country ORDER BY 3 DESC, 2 LIMIT {size})
+    UNION ALL (SELECT 'segment', segment, count(*) FROM hits WHERE segment IS NOT NULL
+               GROUP BY segment ORDER BY 3 DESC, 2 LIMIT {size})
+    UNION ALL (SELECT 'tag', tag, count(*) FROM hits CROSS JOIN unnest(hits.tags) AS tag
+               GROUP BY tag ORDER BY 3 DESC, 2 LIMIT {size})
+    """
+).format(size=sql.Literal(FACET_SIZE))
 JOB_COLUMNS = sql.SQL(
     "id, generation, status, started_at, heartbeat_at, finished_at, start_change,"
     " seen, upserted, removed, error"
@@ -137,6 +161,8 @@ class SearchTransaction:
 
     def __init__(self, cursor: psycopg2.extras.RealDictCursor) -> None:
         self._cursor = cursor
+        #: The embeddings' statements, in this transaction.
+        self.vectors = VectorStatements(cursor)
 
     def _all(self, query: sql.Composable | str, params: Any = None) -> list[Row]:
         self._cursor.execute(query, params)
@@ -316,12 +342,7 @@ class SearchTransaction:
         """Up to ``query.limit + 1`` hits in ``sort`` order after ``after``, with highlights."""
         conditions, params = _conditions(query, text)
         score, score_params = _score(text)
-        order, after_condition = ORDERINGS[sort]
-        page_conditions: list[sql.Composable] = [sql.SQL("true")]
-        page_params: list[Any] = []
-        if after is not None:
-            page_conditions = [sql.SQL(after_condition)]
-            page_params = _position_values(sort, after)
+        order, page_condition, page_params = _page(sort, after)
         highlights, highlight_params = _highlights(text)
         statement = sql.SQL(
             "SELECT page.*, {highlights} FROM ("
@@ -334,8 +355,8 @@ class SearchTransaction:
             columns=HIT_COLUMNS,
             score=score,
             conditions=sql.SQL(" AND ").join(conditions),
-            after=sql.SQL(" AND ").join(page_conditions),
-            order=sql.SQL(order),
+            after=page_condition,
+            order=order,
         )
         return self._all(
             statement,
@@ -346,22 +367,102 @@ class SearchTransaction:
         """``(facet, value, count)`` rows over every hit, and one ``total`` row."""
         conditions, params = _conditions(query, text)
         statement = sql.SQL(
-            """
-            WITH hits AS MATERIALIZED (
-                SELECT status, country, segment, tags FROM documents d WHERE {conditions}
-            )
-            SELECT 'total' AS facet, NULL AS value, count(*) AS count FROM hits
-            UNION ALL (SELECT 'status', status, count(*) FROM hits
-                       GROUP BY status ORDER BY 3 DESC, 2 LIMIT {size})
-            UNION ALL (SELECT 'country', country, count(*) FROM hits WHERE country IS NOT NULL
-                       GROUP BY country ORDER BY 3 DESC, 2 LIMIT {size})
-            UNION ALL (SELECT 'segment', segment, count(*) FROM hits WHERE segment IS NOT NULL
-                       GROUP BY segment ORDER BY 3 DESC, 2 LIMIT {size})
-            UNION ALL (SELECT 'tag', tag, count(*) FROM hits CROSS JOIN unnest(hits.tags) AS tag
-                       GROUP BY tag ORDER BY 3 DESC, 2 LIMIT {size})
-            """
-        ).format(conditions=sql.SQL(" AND ").join(conditions), size=sql.Literal(FACET_SIZE))
+            "WITH hits AS MATERIALIZED ("
+            " SELECT d.status, d.country, d.segment, d.tags FROM documents d WHERE {conditions}"
+            ") {counts}"
+        ).format(conditions=sql.SQL(" AND ").join(conditions), counts=FACET_COUNTS)
         return self._all(statement, params)
+
+    def chosen_page(
+        self,
+        query: SearchQuery,
+        text: TextQuery | None,
+        sort: str,
+        after: Position | None,
+        chosen: Matches,
+    ) -> tuple[list[Row], list[Row]]:
+        """:meth:`search` and :meth:`facets` over customers already chosen with their scores
+        (semantic or blended): those live and through the filters are the hits.
+
+        One statement, so each chosen customer's document is read once for the page and
+        the facets (thousands of them for a broad query); ``text`` only marks highlights.
+        """
+        source, source_params = _chosen_source(chosen)
+        conditions, params = _conditions(query, None)
+        order, page_condition, page_params = _page(sort, after)
+        highlights, highlight_params = _highlights(text)
+        # The page's position, columns, score and three highlights, empty on a facet row.
+        blanks = sql.SQL(", ").join([sql.SQL("NULL")] * (1 + HIT_COLUMN_COUNT + 1 + 3))
+        statement = sql.SQL(
+            "WITH hits AS MATERIALIZED ("
+            " SELECT {columns}, chosen.score AS score FROM {source} WHERE {conditions}"
+            "), page AS ("
+            " SELECT * FROM hits WHERE {after} ORDER BY {order} LIMIT %s"
+            "), counted AS ({counts})"
+            " SELECT NULL::text AS facet, NULL::text AS value, NULL::bigint AS count,"
+            "  row_number() OVER (ORDER BY {order}) AS position, page.*, {highlights} FROM page"
+            " UNION ALL"
+            " SELECT facet, value, count, {blanks} FROM counted"
+            " ORDER BY position"
+        ).format(
+            columns=HIT_COLUMNS,
+            source=source,
+            conditions=sql.SQL(" AND ").join(conditions),
+            after=page_condition,
+            order=order,
+            counts=FACET_COUNTS,
+            highlights=highlights,
+            blanks=blanks,
+        )
+        rows = self._all(
+            statement,
+            [*source_params, *params, *page_params, query.limit + 1, *highlight_params],
+        )
+        return (
+            [row for row in rows if row["facet"] is None],
+            [row for row in rows if row["facet"] is not None],
+        )
+
+    def text_hits(
+        self, query: SearchQuery, text: TextQuery, typed: str, limit: int
+    ) -> list[TextHit]:
+        """The ``limit`` best full-text hits (live, through the filters), best first.
+
+        Each says whether it is exactly what was typed: its email or phone, or its
+        whole name (accents and case ignored).
+        """
+        conditions, params = _conditions(query, text)
+        score, score_params = _score(text)
+        statement = sql.SQL(
+            "SELECT d.customer_id,"
+            " (d.email_key = %s OR d.phone_digits = %s OR d.name_key = search_fold(%s)) AS exact"
+            " FROM documents d WHERE {conditions}"
+            " ORDER BY {score} DESC, d.created_at DESC, d.customer_id DESC LIMIT %s"
+        ).format(conditions=sql.SQL(" AND ").join(conditions), score=score)
+        rows = self._all(
+            statement,
+            [
+                text.email,
+                text.phone_digits,
+                " ".join(typed.split()),
+                *params,
+                *score_params,
+                limit,
+            ],
+        )
+        return [TextHit(row["customer_id"], bool(row["exact"])) for row in rows]
+
+    def keep_matches(self, query: SearchQuery, matches: Matches) -> Matches:
+        """Of ``matches``, those of live customers that pass the filters, in the same order."""
+        conditions, params = _conditions(query, None)
+        statement = sql.SQL(
+            "SELECT chosen.position FROM documents d"
+            " JOIN unnest(%s::uuid[]) WITH ORDINALITY AS chosen(customer_id, position)"
+            " ON chosen.customer_id = d.customer_id WHERE {conditions}"
+        ).format(conditions=sql.SQL(" AND ").join(conditions))
+        ids = "{" + ",".join(str(customer_id) for customer_id in matches.customer_ids) + "}"
+        kept = sorted(row["position"] - 1 for row in self._all(statement, [ids, *params]))
+        return Matches([matches.customer_ids[n] for n in kept], [matches.scores[n] for n in kept])
 
     def fold(self, text: str) -> str:
         """``text`` as names are compared: without accents, in lower case."""
@@ -459,6 +560,32 @@ def _document_values(document: Document) -> tuple[Any, ...]:
         document.updated_at,
         document.deleted_at,
     )
+
+
+def _chosen_source(chosen: Matches) -> tuple[sql.Composable, list[Any]]:
+    """The chosen customers' documents, each with its given score (``chosen.score``).
+
+    The ids and scores travel as two array literals (one parameter each): thousands of
+    them cost a fraction of a millisecond, where a parameter per value would not.
+    """
+    return (
+        sql.SQL(
+            "documents d JOIN unnest(%s::uuid[], %s::float8[]) AS chosen(customer_id, score)"
+            " ON chosen.customer_id = d.customer_id"
+        ),
+        [
+            "{" + ",".join(str(customer_id) for customer_id in chosen.customer_ids) + "}",
+            "{" + ",".join(repr(float(score)) for score in chosen.scores) + "}",
+        ],
+    )
+
+
+def _page(sort: str, after: Position | None) -> tuple[sql.Composable, sql.Composable, list[Any]]:
+    """A sort's ORDER BY, the condition of the rows after ``after`` in it, and its parameters."""
+    order, after_condition = ORDERINGS[sort]
+    if after is None:
+        return sql.SQL(order), sql.SQL("true"), []
+    return sql.SQL(order), sql.SQL(after_condition), _position_values(sort, after)
 
 
 def _conditions(

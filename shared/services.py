@@ -48,6 +48,8 @@ class Process:
     #: A worker's own listener for ``/metrics``, ``/healthz`` and ``/readyz``
     #: (the web process uses its service's ``metrics_port``).
     metrics_port: int | None = None
+    #: For an event consumer: the routing-key patterns its queue is bound to.
+    events: tuple[str, ...] = ()
 
     @property
     def procfile_name(self) -> str:
@@ -143,11 +145,24 @@ class Service:
 
 
 def _process(service: str, name: str, entry: object) -> Process:
-    """``web = "gunicorn"``, or ``relay = { module = "...", metrics_port = 9111 }``."""
+    """``web = "gunicorn"``, or ``relay = { module = "...", metrics_port = 9111 }``.
+
+    A consumer adds ``events = ["customer.#", ...]``: the routing-key patterns of
+    the events it takes.
+    """
     if isinstance(entry, str) and entry == GUNICORN:
         return Process(service, name, GUNICORN)
     if isinstance(entry, dict) and "module" in entry and "metrics_port" in entry:
-        return Process(service, name, str(entry["module"]), int(str(entry["metrics_port"])))
+        events = entry.get("events", [])
+        if not isinstance(events, list):
+            raise ValueError(f"{service}: events of process {name!r} must be a list")
+        return Process(
+            service,
+            name,
+            str(entry["module"]),
+            int(str(entry["metrics_port"])),
+            tuple(str(pattern) for pattern in events),
+        )
     raise ValueError(
         f'{service}: process {name!r} must be "gunicorn" or {{ module, metrics_port }}'
     )

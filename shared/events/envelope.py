@@ -1,9 +1,12 @@
-"""The customer event envelope, and its check against ``customer-event.schema.json``.
+"""The event envelope, checked against its family's JSON Schema (customer or NLP events).
 
-The JSON Schema is the contract between the producer and every consumer, as
-``openapi.yaml`` is for HTTP: the producer's tests and the consumers check each
-envelope against it, and a consumer sends anything that fails to its
-dead-letter queue instead of guessing.
+One envelope carries two families of events: customer changes (``customer.*``,
+published by the customer service) and what the NLP service derives from them
+(``nlp.*``). Each family's JSON Schema is the contract between its producer and
+every consumer, as ``openapi.yaml`` is for HTTP: the producers' tests and the
+consumers check each envelope against it (the family is chosen by the type's
+first word), and a consumer sends anything that fails to its dead-letter queue
+instead of guessing.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import jsonschema_rs
 
 SCHEMA_PATH = Path(__file__).with_name("customer-event.schema.json")
+NLP_SCHEMA_PATH = Path(__file__).with_name("nlp-event.schema.json")
 #: The durable topic exchange every customer event is published on.
 EXCHANGE = "customer.events"
 #: The envelope's own version (``schema`` in each event).
@@ -29,6 +33,11 @@ DELETED = "customer.deleted"
 RESTORED = "customer.restored"
 NOTE_ADDED = "customer.note_added"
 EVENT_TYPES = (CREATED, UPDATED, DELETED, RESTORED, NOTE_ADDED)
+#: Derived by the NLP service: the embedding of a customer's profile text at a version,
+#: and a note's sentiment and embedding.
+PROFILE_EMBEDDED = "nlp.profile_embedded"
+NOTE_ANALYSED = "nlp.note_analysed"
+NLP_EVENT_TYPES = (PROFILE_EMBEDDED, NOTE_ANALYSED)
 
 
 class InvalidEvent(ValueError):
@@ -36,21 +45,31 @@ class InvalidEvent(ValueError):
 
 
 @cache
-def _validator() -> Any:
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+def _validator(path: Path) -> Any:
+    schema = json.loads(path.read_text(encoding="utf-8"))
     return jsonschema_rs.validator_for(schema, validate_formats=True)
 
 
+def schema_path(document: Any) -> Path:
+    """The schema of ``document``'s family: the NLP one for an ``nlp.*`` type."""
+    kind = document.get("type") if isinstance(document, dict) else None
+    return NLP_SCHEMA_PATH if isinstance(kind, str) and kind.startswith("nlp.") else SCHEMA_PATH
+
+
 def validate_envelope(document: Any) -> None:
-    """Raise :class:`InvalidEvent` naming the first place ``document`` breaks the schema."""
-    for error in _validator().iter_errors(document):
+    """Raise :class:`InvalidEvent` naming the first place ``document`` breaks its schema."""
+    for error in _validator(schema_path(document)).iter_errors(document):
         where = "/".join(str(part) for part in error.instance_path) or "(root)"
         raise InvalidEvent(f"{where}: {error.message}")
 
 
 @dataclass(frozen=True)
 class Event:
-    """One customer change: what happened, to whom, at which version, and the snapshot after."""
+    """One event about a customer: what happened, to whom, at which version, and its data.
+
+    For a customer change ``data`` is the snapshot after it; for an NLP event, what
+    was derived from the change.
+    """
 
     type: str
     subject: str

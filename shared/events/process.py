@@ -18,7 +18,7 @@ import psycopg2
 from shared.database import Database
 from shared.errors import ServiceUnavailable
 from shared.events.consumer import Apply, EventConsumer
-from shared.events.topology import ConsumerQueues
+from shared.events.topology import queues_of
 from shared.settings import EventSettings
 from shared.worker import WorkerState, run_worker
 
@@ -51,11 +51,11 @@ def consume_events(
         database.ping()
         consumer = EventConsumer(
             settings.amqp_url,
-            ConsumerQueues(settings.events_exchange, package),
+            queues_of(settings.events_exchange, package),
             make_apply(database),
             transient=DATABASE_AWAY,
         )
-        logger.info("applying customer events from exchange %s", settings.events_exchange)
+        logger.info("applying events from exchange %s", settings.events_exchange)
         consumer.run(state.stopping, on_ready=state.ready, on_tick=state.beat)
     finally:
         database.close()

@@ -23,7 +23,7 @@ import pika.exceptions
 import pika.spec
 from pika.adapters.select_connection import SelectConnection
 
-from shared.events.topology import ConsumerQueues, declare_consumer_queues
+from shared.events.topology import consumer_queues, declare_consumer_queues
 
 logger = logging.getLogger(__name__)
 PERSISTENT = pika.DeliveryMode.Persistent
@@ -42,14 +42,18 @@ class Outgoing:
     message_id: str
 
 
-def declare_topology(url: str, exchange: str, consumers: Iterable[str]) -> None:
-    """Declare the exchange and every consuming service's queues, so nothing is unroutable."""
+def declare_topology(url: str, exchange: str, consumers: Iterable[str] | None = None) -> None:
+    """Declare the exchange and the consuming services' queues, so nothing is unroutable.
+
+    ``consumers`` names the packages (every declared consumer when None).
+    """
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
         channel = connection.channel()
         channel.exchange_declare(exchange, exchange_type="topic", durable=True)
-        for package in consumers:
-            declare_consumer_queues(channel, ConsumerQueues(exchange, package))
+        for queues in consumer_queues(exchange):
+            if consumers is None or queues.package in consumers:
+                declare_consumer_queues(channel, queues)
     finally:
         connection.close()
 

@@ -1,17 +1,21 @@
-"""Exchange and queue names, and their declarations, shared by the relay and the consumers.
+"""Exchange and queue names, and their declarations, shared by the publishers and the consumers.
 
-Each consuming service has three durable queues named after the exchange, so a
-different exchange (``EVENTS_EXCHANGE``, what tests use) brings its own set:
+Every event goes through one durable topic exchange (``customer.events``; tests
+use their own, ``EVENTS_EXCHANGE``): the customer changes (``customer.*``, from
+the customer service's relay) and what the NLP service derives from them
+(``nlp.*``). Each consuming service has three durable queues named after the
+exchange, so a different exchange brings its own set:
 
-    <exchange>.<package>          bound to every customer event; dead-letters to ...dead
+    <exchange>.<package>          bound to the patterns its declaration lists (``events``
+                                  of its ``consumer`` process); dead-letters to ...dead
     <exchange>.<package>.retry    a failed message waits here (per-message expiry), then
                                   dead-letters back to the main queue for another attempt
     <exchange>.<package>.dead     what failed validation or every attempt, kept for a human
 
 Both sides declare them with the same arguments (RabbitMQ refuses a second
-declaration that differs): the consumer when it starts, and the relay before it
-publishes, for every service whose declaration has a ``consumer`` process, so no
-event is published before the queues that must keep it exist.
+declaration that differs): the consumer when it starts, and every publisher
+before it publishes, for every declared consumer, so no event is published
+before the queues that must keep it exist.
 """
 
 from __future__ import annotations
@@ -21,17 +25,19 @@ from typing import Any
 
 from shared.services import load_services
 
-#: The process name (``services.toml``) that marks a service as consuming customer events.
+#: The process name (``services.toml``) that marks a service as consuming events.
 CONSUMER_PROCESS = "consumer"
+#: Every customer change.
 ROUTING_PATTERN = "customer.#"
 
 
 @dataclass(frozen=True)
 class ConsumerQueues:
-    """The queue names of one consuming service on one exchange."""
+    """The queue names of one consuming service on one exchange, and what its queue takes."""
 
     exchange: str
     package: str
+    patterns: tuple[str, ...] = (ROUTING_PATTERN,)
 
     @property
     def main(self) -> str:
@@ -56,13 +62,48 @@ class ConsumerQueues:
             (self.main, {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.dead}),
         ]
 
+    def takes(self, routing_key: str) -> bool:
+        """Whether an event published with ``routing_key`` reaches this queue."""
+        return any(topic_matches(pattern, routing_key) for pattern in self.patterns)
 
-def consuming_packages() -> tuple[str, ...]:
-    """Every service package that declares a ``consumer`` process."""
+
+def topic_matches(pattern: str, routing_key: str) -> bool:
+    """AMQP topic matching: ``*`` is one word, ``#`` zero or more."""
+
+    def match(words: list[str], keys: list[str]) -> bool:
+        if not words:
+            return not keys
+        if words[0] == "#":
+            return any(match(words[1:], keys[start:]) for start in range(len(keys) + 1))
+        return bool(keys) and words[0] in ("*", keys[0]) and match(words[1:], keys[1:])
+
+    return match(pattern.split("."), routing_key.split("."))
+
+
+def consumer_queues(exchange: str) -> tuple[ConsumerQueues, ...]:
+    """The queues of every declared consumer on ``exchange``."""
     return tuple(
-        service.package
+        ConsumerQueues(exchange, service.package, process.events or (ROUTING_PATTERN,))
         for service in load_services()
-        if any(process.name == CONSUMER_PROCESS for process in service.processes)
+        for process in service.processes
+        if process.name == CONSUMER_PROCESS
+    )
+
+
+def queues_of(exchange: str, package: str) -> ConsumerQueues:
+    """The queues of ``package``'s consumer on ``exchange``."""
+    for queues in consumer_queues(exchange):
+        if queues.package == package:
+            return queues
+    raise KeyError(f"{package} declares no consumer process")
+
+
+def consuming_packages(routing_key: str | None = None) -> tuple[str, ...]:
+    """Every package with a consumer; with ``routing_key``, those whose queue takes it."""
+    return tuple(
+        queues.package
+        for queues in consumer_queues("-")
+        if routing_key is None or queues.takes(routing_key)
     )
 
 
@@ -71,4 +112,5 @@ def declare_consumer_queues(channel: Any, queues: ConsumerQueues) -> None:
     channel.exchange_declare(queues.exchange, exchange_type="topic", durable=True)
     for name, arguments in queues.declarations():
         channel.queue_declare(name, durable=True, arguments=arguments)
-    channel.queue_bind(queues.main, queues.exchange, routing_key=ROUTING_PATTERN)
+    for pattern in queues.patterns:
+        channel.queue_bind(queues.main, queues.exchange, routing_key=pattern)

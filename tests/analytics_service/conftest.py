@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from analytics_service.app import create_app
-from analytics_service.events import change_of
+from analytics_service.events import batch_of
 from analytics_service.rollups import Bucket, DailyKey
 from analytics_service.service import AnalyticsService
 from analytics_service.settings import Settings
@@ -27,7 +27,7 @@ from tests.support.tokens import TestIssuer
 
 #: "Now" for the apps these tests build: the histories (history.START) end before it.
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
-TABLES = ("customers", "notes", "churns", "dimension_counts", "daily_counts")
+TABLES = ("customers", "notes", "churns", "dimension_counts", "daily_counts", "note_sentiments")
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +99,8 @@ def deliver(analytics: AnalyticsService) -> Deliver:
     """Apply events as the consumer does, as one batch; how many changed anything."""
 
     def apply(events: Sequence[Event]) -> int:
-        return analytics.apply([change_of(event) for event in events])
+        batch = batch_of(events)
+        return analytics.apply(batch.changes, batch.sentiments)
 
     return apply
 

@@ -2,7 +2,9 @@
 
 A :class:`Customer` changes the way the customer service changes a row (each
 change bumps the version, a note keeps it) and returns the schema-valid event
-of each change; tests then deliver those events in any order, any number of times.
+of each change; :func:`analysed` is the ``nlp.note_analysed`` event the NLP
+service derives from a note's event. Tests then deliver those events in any
+order, any number of times.
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.events.envelope import CREATED, DELETED, RESTORED, UPDATED, Event
+from shared.events.envelope import (
+    CREATED,
+    DELETED,
+    NOTE_ANALYSED,
+    RESTORED,
+    UPDATED,
+    Event,
+    validate_envelope,
+)
 from tests.support.events import change_event, customer_row, note_added_event
 
 #: A fixed moment the histories start from, so days are known in advance.
@@ -81,3 +91,33 @@ class Customer:
     def note(self, at: datetime | None = None) -> Event:
         """A note added (the version stays)."""
         return note_added_event(self._row(), created_at=at or self.now + self.step)
+
+
+#: Ids of derived events, as the NLP service makes them: one per customer event.
+DERIVED_IDS = uuid.UUID("0b7c2f64-8a51-4d3e-9f0a-6e2d4c1b5a93")
+
+
+def analysed(
+    note_added: Event, label: str = "positive", score: float = 0.9, *, method: str = "head"
+) -> Event:
+    """The schema-valid ``nlp.note_analysed`` event the NLP service derives from ``note_added``."""
+    note = note_added.data["note"]
+    event = Event(
+        type=NOTE_ANALYSED,
+        source="nlp_service",
+        subject=note_added.subject,
+        version=note_added.version,
+        time=note["created_at"],
+        id=str(uuid.uuid5(DERIVED_IDS, note_added.id)),
+        data={
+            "model": {"name": "test-sentiment", "version": "1"},
+            "embedding": [0.6, 0.8],
+            "note": {
+                "id": note["id"],
+                "created_at": note["created_at"],
+                "sentiment": {"label": label, "score": score, "method": method},
+            },
+        },
+    )
+    validate_envelope(event.to_document())
+    return event

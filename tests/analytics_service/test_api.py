@@ -323,6 +323,7 @@ READS = [
     "/analytics/summary",
     "/analytics/timeseries?metric=notes",
     "/analytics/breakdown?dimension=tag",
+    "/analytics/sentiment?by=customer",
 ]
 
 

@@ -17,11 +17,15 @@ import pika
 import pytest
 import requests
 
-from shared.events.envelope import Event
+from analytics_service.schemas import SentimentQuery
+from analytics_service.service import AnalyticsService, utc_now
+from analytics_service.store import AnalyticsStore
+from shared.database import Database
+from shared.events.envelope import NOTE_ANALYSED, Event
 from shared.events.publisher import ConfirmingPublisher, Outgoing
 from shared.events.topology import ConsumerQueues
 from tests.analytics_service.conftest import Rollups
-from tests.analytics_service.history import START, Customer
+from tests.analytics_service.history import START, Customer, analysed
 from tests.support import broker
 from tests.support.processes import WorkerProcess
 
@@ -52,13 +56,11 @@ def publish(exchange: str, events: list[Event]) -> None:
         publisher.close()
 
 
-def publish_raw(exchange: str, body: bytes) -> None:
+def publish_raw(exchange: str, body: bytes, routing_key: str = "customer.created") -> None:
     """Publish bytes that are not a valid event."""
     channel = broker.channel()
     try:
-        channel.basic_publish(
-            exchange, "customer.created", body, pika.BasicProperties(message_id="junk")
-        )
+        channel.basic_publish(exchange, routing_key, body, pika.BasicProperties(message_id="junk"))
     finally:
         channel.connection.close()
 
@@ -130,6 +132,58 @@ def test_an_invalid_message_goes_to_the_dead_letter_queue_and_the_next_event_app
         lambda: rollups.dimensions().get(("country", "DE")) == 1, "the valid event was not applied"
     )
     assert consumer.probe("/readyz") == 200
+
+
+def test_note_sentiment_published_in_any_order_is_counted_once_for_its_customer(
+    consumer: WorkerProcess, events_exchange: str, rollups: Rollups, database: Database
+) -> None:
+    ada, bob = Customer(segment="smb"), Customer(segment="enterprise")
+    first, second, third = ada.note(), ada.note(), bob.note()
+    verdicts = [
+        analysed(first, "positive", 0.8),
+        analysed(second, "negative", 0.2),
+        analysed(third, "neutral", 0.9),
+    ]
+    moved = ada.updated(segment="enterprise")
+    changes = [ada.created(), first, second, bob.created(), third, moved]
+    shuffled = changes + verdicts + changes[:2] + verdicts
+    random.Random(11).shuffle(shuffled)
+
+    # The NLP service is faster than the customer events: every verdict arrives first.
+    publish(events_exchange, verdicts + shuffled)
+
+    analytics = AnalyticsService(AnalyticsStore(database), clock=utc_now)
+
+    def counted() -> bool:
+        answer = analytics.sentiment(SentimentQuery())
+        return answer.overall.notes == 3 and answer.notes_awaiting_customer == 0
+
+    eventually(counted, "the notes' sentiment was never counted for their customers")
+    answer = analytics.sentiment(SentimentQuery())
+    assert [(group.value, group.notes, group.mean) for group in answer.groups] == [
+        ("enterprise", 3, 0.2)
+    ]
+    assert rollups.daily()[("notes", START.date())] == 3
+
+
+def test_a_sentiment_event_breaking_its_schema_is_dead_lettered(
+    consumer: WorkerProcess, events_exchange: str, database: Database
+) -> None:
+    dead = ConsumerQueues(events_exchange, "analytics_service").dead
+    ada = Customer()
+    broken = analysed(ada.note(), "positive", 0.5).to_document()
+    broken["data"]["note"]["sentiment"]["score"] = 1.5
+
+    publish_raw(events_exchange, json.dumps(broken).encode(), routing_key=NOTE_ANALYSED)
+    publish(events_exchange, [ada.created(), analysed(ada.note(), "negative", 0.5)])
+
+    analytics = AnalyticsService(AnalyticsStore(database), clock=utc_now)
+    eventually(
+        lambda: analytics.sentiment(SentimentQuery()).overall.notes == 1,
+        "the valid sentiment was not applied",
+    )
+    eventually(lambda: broker.message_count(dead) == 1, "the broken event was not dead-lettered")
+    assert analytics.sentiment(SentimentQuery()).overall.mean == -0.5
 
 
 def test_sigterm_stops_the_consumer_cleanly(consumer: WorkerProcess) -> None:

@@ -24,8 +24,10 @@ from analytics_service.source import HttpCustomerDirectory
 from analytics_service.store import AnalyticsStore
 from shared.database import Database
 from shared.discovery import StaticDiscovery
+from shared.events.envelope import NOTE_ADDED
 from tests.analytics_service.conftest import Deliver, Rollups
 from tests.analytics_service.customer_source import CustomerServiceThread
+from tests.analytics_service.history import analysed
 from tests.support.databases import Query
 from tests.support.tokens import TestIssuer
 from tests.support.upstreams import (
@@ -196,6 +198,46 @@ def test_lost_events_are_made_up_for_from_the_source(
     }
     assert kept_up["version"] == 1
     assert reconcile_source()["drift"] == []
+
+
+def test_reconcile_leaves_note_sentiment_as_it_is_and_its_customers_take_it_along(
+    reconcile_source: Callable[..., Any],
+    reconciling_client: FlaskClient,
+    source: CustomerServiceThread,
+    deliver: Deliver,
+    issuer: TestIssuer,
+    query: Query,
+) -> None:
+    """Sentiment is the NLP service's: reconcile keeps it, and moves the customers it joins."""
+    lost = source.create(segment="smb")
+    source.add_note(lost)
+    source.add_note(lost)
+    notes = [event for event in source.events() if event.type == NOTE_ADDED]
+    # The customer events are lost; only the NLP service's verdicts on the notes arrive.
+    deliver([analysed(notes[0], "positive", 0.8), analysed(notes[1], "negative", 0.4)])
+    kept = query("SELECT * FROM note_sentiments ORDER BY note_id")
+
+    def sentiment() -> Any:
+        response = reconciling_client.get("/analytics/sentiment", headers=issuer.headers("viewer"))
+        return response.get_json()
+
+    assert (sentiment()["notes_awaiting_customer"], sentiment()["groups"]) == (2, [])
+
+    report = reconcile_source()
+
+    assert report["customers"]["added"] == 1
+    assert query("SELECT * FROM note_sentiments ORDER BY note_id") == kept
+    after = sentiment()
+    assert after["notes_awaiting_customer"] == 0
+    assert [(entry["value"], entry["notes"], entry["mean"]) for entry in after["groups"]] == [
+        ("smb", 2, 0.2)
+    ]
+
+    source.delete(lost)  # lost too
+    reconcile_source()
+
+    assert sentiment()["overall"]["notes"] == 0
+    assert query("SELECT * FROM note_sentiments ORDER BY note_id") == kept
 
 
 def test_a_customer_row_at_the_sources_version_with_other_values_is_repaired(

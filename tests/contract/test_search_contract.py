@@ -39,7 +39,9 @@ from search_service.store import SearchStore
 from shared.database import Database
 from shared.discovery import StaticDiscovery
 from tests.search_service.customer_events import CustomerHistory
+from tests.search_service.nlp_process import running_nlp_service
 from tests.support import contracts
+from tests.support.processes import ServiceProcess
 from tests.support.service_fixtures import serving
 from tests.support.tokens import TestIssuer
 
@@ -75,15 +77,24 @@ def contract_database(make_database: Callable[[str], str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def contract_app(contract_database: str, contract_issuer: TestIssuer) -> Iterator[Flask]:
-    """The search API on the contract database; its customer service is nowhere (jobs fail)."""
-    app = create_app(
-        Settings(SEARCH_DATABASE_URL=contract_database),
-        key_source=contract_issuer.key_source,
-        discovery=StaticDiscovery({"customer_service": ["http://127.0.0.1:9"]}),
-    )
-    with serving(app), APP.serving(app):
-        yield app
+def contract_app(
+    contract_database: str,
+    contract_issuer: TestIssuer,
+    make_database: Callable[[str], str],
+    start_service: Callable[..., ServiceProcess],
+) -> Iterator[Flask]:
+    """The search API on the contract database; its customer service is nowhere (jobs fail),
+    its NLP service the real one (semantic and hybrid queries are embedded)."""
+    with running_nlp_service(make_database, start_service, contract_issuer) as nlp:
+        app = create_app(
+            Settings(SEARCH_DATABASE_URL=contract_database),
+            key_source=contract_issuer.key_source,
+            discovery=StaticDiscovery(
+                {"customer_service": ["http://127.0.0.1:9"], "nlp_service": [nlp.url]}
+            ),
+        )
+        with serving(app), APP.serving(app):
+            yield app
 
 
 @schema.parametrize()

@@ -20,7 +20,7 @@ from customer_service.schemas import CustomerCreate, CustomerUpdate
 from customer_service.service import CustomerService, ExpectedVersion
 from customer_service.store import CustomerStore
 from shared.database import Database
-from shared.events.envelope import Event
+from shared.events.envelope import CREATED
 from shared.events.topology import ROUTING_PATTERN, ConsumerQueues, consuming_packages
 from tests.support import broker
 from tests.support.processes import WorkerProcess
@@ -32,21 +32,9 @@ RELAY = "customer_service.relay"
 
 @pytest.fixture
 def tap(events_exchange: str) -> Iterator[str]:
-    """A queue bound to every event on the test's exchange."""
-    queue = f"{events_exchange}.tap"
-    channel = broker.channel()
-    try:
-        channel.exchange_declare(events_exchange, exchange_type="topic", durable=True)
-        channel.queue_declare(queue, durable=True)
-        channel.queue_bind(queue, events_exchange, routing_key=ROUTING_PATTERN)
-    finally:
-        channel.connection.close()
-    yield queue
-    channel = broker.channel()
-    try:
-        channel.queue_delete(queue)
-    finally:
-        channel.connection.close()
+    """A queue bound to every customer event on the test's exchange."""
+    with broker.tap(events_exchange, ROUTING_PATTERN) as queue:
+        yield queue
 
 
 @pytest.fixture
@@ -96,23 +84,6 @@ def create(customers: CustomerService, count: int) -> list[str]:
     ]
 
 
-def received(queue: str, count: int, timeout: float = 30.0) -> list[Event]:
-    """Take ``count`` events from ``queue`` (fewer if the time runs out)."""
-    channel = broker.channel()
-    events: list[Event] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(events) < count and time.monotonic() < deadline:
-            method, _properties, body = channel.basic_get(queue, auto_ack=True)
-            if method is None:
-                time.sleep(0.05)
-                continue
-            events.append(Event.from_json(body))
-    finally:
-        channel.connection.close()
-    return events
-
-
 ROWS = "SELECT count(*) FROM outbox"
 PUBLISHED = "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"
 UNPUBLISHED = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
@@ -153,14 +124,14 @@ def test_every_event_is_published_confirmed_and_marked(
     )
 
     relay = start_relay()
-    events = received(tap, 31)
+    events = broker.received(tap, 31)
 
     assert sorted({event.subject for event in events}) == sorted(ids)
     assert [(e.type, e.version) for e in events if e.subject == ids[0]] == [
         ("customer.created", 1),
         ("customer.updated", 2),
     ]
-    for package in consuming_packages():
+    for package in consuming_packages(CREATED):
         assert broker.message_count(ConsumerQueues(events_exchange, package).main) == 31
     assert outbox_count(database_url, UNPUBLISHED) == 0
     metrics = requests.get(relay.metrics_url, timeout=5).text
@@ -176,7 +147,7 @@ def test_a_commit_wakes_the_relay_without_waiting_for_its_poll(
     [customer] = create(customers, 1)
 
     # Polling every 300 s, only LISTEN/NOTIFY can bring it within the 20 s allowed here.
-    assert [event.subject for event in received(tap, 1, timeout=20)] == [customer]
+    assert [event.subject for event in broker.received(tap, 1, timeout=20)] == [customer]
 
 
 def test_a_relay_killed_mid_stream_loses_nothing(
@@ -189,7 +160,7 @@ def test_a_relay_killed_mid_stream_loses_nothing(
     first.kill()
     published_before = outbox_count(database_url, PUBLISHED)
     start_relay(RELAY_BATCH_SIZE="20")
-    events = received(tap, len(ids) + 20, timeout=20)
+    events = broker.received(tap, len(ids) + 20, timeout=20)
 
     assert published_before < len(ids), "the relay finished before it could be killed"
     assert {event.subject for event in events} == ids
@@ -209,7 +180,7 @@ def test_two_relays_share_the_work_and_keep_each_customers_order(
             )
 
     relays = [start_relay(RELAY_BATCH_SIZE="7") for _ in range(2)]
-    events = received(tap, 40 * 6)
+    events = broker.received(tap, 40 * 6)
 
     versions: dict[str, list[int]] = {}
     for event in events:
@@ -240,7 +211,7 @@ def test_with_the_broker_away_it_says_not_ready_then_catches_up(
         assert "not ready" in requests.get(f"{relay.url}/readyz", timeout=5).text
 
         proxy.restore()
-        assert {event.subject for event in received(tap, 5)} == ids
+        assert {event.subject for event in broker.received(tap, 5)} == ids
         relay.wait_for("/readyz", timeout=30)
         assert "worker_restarts_total" in requests.get(relay.metrics_url, timeout=5).text
     finally:
@@ -252,9 +223,9 @@ def test_sigterm_stops_it_cleanly_and_published_rows_are_pruned(
 ) -> None:
     create(customers, 3)
     relay = start_relay(OUTBOX_RETENTION_SECONDS="0", LOG_LEVEL="INFO")
-    assert len(received(tap, 3)) == 3
+    assert len(broker.received(tap, 3)) == 3
     create(customers, 2)
-    assert len(received(tap, 2)) == 2
+    assert len(broker.received(tap, 2)) == 2
 
     assert relay.stop() == 0
     # The first round pruned the first three (retention 0); the last two wait for the next.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ from search_service.consumer import PACKAGE
 from shared.events.publisher import ConfirmingPublisher, Outgoing
 from shared.events.topology import ConsumerQueues
 from tests.search_service.customer_events import CustomerHistory
+from tests.search_service.nlp_events import cosine_of, note_analysed, profile_embedded
 from tests.support import broker
 from tests.support.databases import Query
 from tests.support.processes import WorkerProcess
@@ -89,6 +91,43 @@ def test_published_events_become_searchable_and_a_bad_message_is_dead_lettered(
     metrics = requests.get(consumer.metrics_url, timeout=5).text
     assert 'events_dead_lettered_total{consumer="search_service",reason="invalid"} 1.0' in metrics
     assert requests.get(f"{consumer.url}/healthz", timeout=5).status_code == 200
+
+
+def test_nlp_events_are_applied_once_in_effect_and_an_invalid_one_is_dead_lettered(
+    consumer: WorkerProcess, events_exchange: str, query: Query
+) -> None:
+    ada = CustomerHistory({"name": "Ada Lovelace"})
+    ada.update(company="Analytical Engines")
+    old, new = (profile_embedded(ada.id, version, cosine_of(version)) for version in (1, 2))
+    note = note_analysed(ada.id, 2, cosine_of(45))
+    # Newest first, then the older profile vector and a redelivered note: they change nothing.
+    events = [ada.events[-1], new, note, old, note]
+    invalid = {**new.to_document(), "data": {"model": {"name": "m", "version": "1"}}}
+
+    publish(
+        events_exchange,
+        *((event.type, event.to_json()) for event in events),
+        ("nlp.profile_embedded", json.dumps(invalid).encode()),
+    )
+
+    def stored() -> list[dict[str, Any]]:
+        rows = query("SELECT kind, version FROM embeddings ORDER BY kind")
+        return rows if len(rows) == 2 else []
+
+    assert eventually(stored) == [{"kind": "note", "version": 2}, {"kind": "profile", "version": 2}]
+    dead = ConsumerQueues(events_exchange, PACKAGE).dead
+    assert eventually(lambda: broker.message_count(dead) == 1)
+
+    def counted() -> str:
+        metrics = requests.get(consumer.metrics_url, timeout=5).text
+        done = 'events_consumed_total{consumer="search_service"} 6.0' in metrics
+        return metrics if done else ""
+
+    metrics = eventually(counted)
+    assert 'events_dead_lettered_total{consumer="search_service",reason="invalid"} 1.0' in metrics
+    # Applied: the customer's snapshot, the newer profile vector, the note's; skipped: the rest.
+    assert 'events_applied_total{consumer="search_service"} 3.0' in metrics
+    assert 'events_skipped_total{consumer="search_service"} 2.0' in metrics
 
 
 def test_sigterm_stops_the_consumer_cleanly(consumer: WorkerProcess) -> None:

@@ -31,6 +31,8 @@ def problem(response: TestResponse, status: int, *fields: str) -> dict[str, Any]
         ("/search", {"limit": "101"}, "limit"),
         ("/search", {"limit": "ten"}, "limit"),
         ("/search", {"sort": "price"}, "sort"),
+        ("/search", {"q": "dinner", "mode": "fuzzy"}, "mode"),
+        ("/search", {"q": "dinner", "mode": ["semantic", "hybrid"]}, "mode"),
         ("/search", {"status": "gone"}, "status"),
         ("/search", {"country": "GBR"}, "country"),
         ("/search", {"created_after": "2025-01-01"}, "created_after"),

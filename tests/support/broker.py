@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from typing import Any
 
 import pika
 
+from shared.events.envelope import Event
 from shared.events.topology import ConsumerQueues, consuming_packages
 
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -72,3 +74,41 @@ def own_queue(purpose: str) -> Iterator[str]:
             ch.exchange_delete(name)
         finally:
             ch.connection.close()
+
+
+@contextmanager
+def tap(exchange: str, pattern: str) -> Iterator[str]:
+    """A queue of the test's own, bound to ``pattern`` on ``exchange``; deleted after."""
+    queue = f"{exchange}.tap.{uuid.uuid4().hex[:8]}"
+    ch = channel()
+    try:
+        ch.exchange_declare(exchange, exchange_type="topic", durable=True)
+        ch.queue_declare(queue, durable=True)
+        ch.queue_bind(queue, exchange, routing_key=pattern)
+    finally:
+        ch.connection.close()
+    try:
+        yield queue
+    finally:
+        ch = channel()
+        try:
+            ch.queue_delete(queue)
+        finally:
+            ch.connection.close()
+
+
+def received(queue: str, count: int, timeout: float = 30.0) -> list[Event]:
+    """Take ``count`` events from ``queue`` (fewer if the time runs out)."""
+    ch = channel()
+    events: list[Event] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(events) < count and time.monotonic() < deadline:
+            method, _properties, body = ch.basic_get(queue, auto_ack=True)
+            if method is None:
+                time.sleep(0.05)
+                continue
+            events.append(Event.from_json(body))
+    finally:
+        ch.connection.close()
+    return events

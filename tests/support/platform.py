@@ -97,8 +97,8 @@ def _start(folder: Path) -> Stack:
         processes.append(ServiceProcess(package, env, **options).start(logs))
         return processes[-1]  # type: ignore[return-value]
 
-    def start_worker(module: str, env: dict[str, str]) -> WorkerProcess:
-        processes.append(WorkerProcess(module, env).start(logs))
+    def start_worker(module: str, env: dict[str, str], *, ready: bool = True) -> WorkerProcess:
+        processes.append(WorkerProcess(module, env).start(logs, ready=ready))
         return processes[-1]  # type: ignore[return-value]
 
     exchange = broker.unique_exchange()

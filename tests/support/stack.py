@@ -195,7 +195,7 @@ def launch_stack(
     """The gateway, every routed service and every worker, one user per role logged in.
 
     Services start in declaration order, each told (``DISCOVERY_STATIC``) where
-    the ones before it are, so a service may call those it depends on. ``only``
+    every routed service of the stack listens, so a service may call any other. ``only``
     names the services (and their workers) wanted, when not all of them;
     ``every_env`` is set in every process. Events travel on ``exchange``, the
     stack's own (:func:`broker.unique_exchange`), which its owner deletes.
@@ -208,10 +208,20 @@ def launch_stack(
     services: dict[str, ServiceProcess] = {}
     workers: dict[str, WorkerProcess] = {}
     databases: dict[str, str] = {}
-    discovery = ""
-    for service in load_services():
-        if service.name == gateway_declared.name or (only is not None and service.name not in only):
-            continue
+    wanted = [
+        service
+        for service in load_services()
+        if service.name != gateway_declared.name and (only is None or service.name in only)
+    ]
+    # Ports chosen up front, so every service knows where every other one is
+    # (search calls the NLP service, declared after it).
+    ports = {service.name: free_port() for service in wanted if service.route is not None}
+    discovery = ",".join(
+        f"{service.package}=http://127.0.0.1:{ports[service.name]}"
+        for service in wanted
+        if service.route is not None
+    )
+    for service in wanted:
         databases[service.name] = launcher.make_database(service.package)
         env = {
             service.database_url_variable: databases[service.name],
@@ -230,12 +240,11 @@ def launch_stack(
             # read services one each, to keep a stack's PostgreSQL connections few.
             web_workers = 2 if service.name == "customer" else 1
             services[service.name] = launcher.start_service(
-                service.package, env, workers=web_workers
+                service.package, env, workers=web_workers, port=ports[service.name]
             )
-            url = services[service.name].url
-            discovery = ",".join(filter(None, [discovery, f"{service.package}={url}"]))
         for process in service.workers:
-            workers[process.procfile_name] = launcher.start_worker(process.target, env)
+            # Started side by side; those that load a model are ready together, below.
+            workers[process.procfile_name] = launcher.start_worker(process.target, env, ready=False)
     env = {
         gateway_declared.database_url_variable: gateway_database,
         "JWT_JWKS_URL": jwks,
@@ -255,6 +264,8 @@ def launch_stack(
     # Ready needs the gateway's keys (so only now) and, for the NLP service, its model.
     for service_process in services.values():
         service_process.wait_for("/readyz", timeout=90)
+    for worker in workers.values():
+        worker.wait_for("/readyz", timeout=90)
     stack = Stack(
         gateway=gateway,
         services=services,
