@@ -141,6 +141,7 @@ audit: $(VENV)/.installed-dev ## Audit every lock in requirements/ for known vul
 
 # Each prints its figures against a baseline measured in the same run (see README, Benchmarks).
 bench: setup-dev ## Measure the gateway's overhead, the relay, write -> searchable, search latency, NLP accuracy and throughput
+	@bash scripts/ensure-tools.sh bench
 	$(BIN)/python -m bench.gateway_overhead
 	$(BIN)/python -m bench.relay_throughput
 	$(BIN)/python -m bench.event_latency

@@ -5,18 +5,19 @@ its own database, a JWKS served from here for the tokens), with the prediction
 cache off so every text costs a forward pass, and sends ``POST /nlp/sentiment``
 with one text per request:
 
-- one by one: one client, request after request (texts/s, and the latency of a
-  lone request: p50 and p95);
-- concurrency 16: sixteen clients at once (texts/s).
+- one by one: one connection, request after request (texts/s, and the latency
+  of a lone request: p50 and p95);
+- concurrency 16: sixteen connections at once (texts/s).
 
 Both with micro-batching on and off (``NLP_BATCHING``), in the same run, so the
 ratios compare like with like. Also prints the worker's peak RSS (``VmHWM``).
 Texts are the held-out customer messages (``bench/nlp_data``), 20 words or so.
 
-The HTTP clients run in this process, on the same CPUs as the service: on a
-2-core machine they take a good part of what the worker would use. So the same
-comparison is also made in this process without HTTP (``Engine.encode`` from 1
-and from 16 threads, the batcher doing what it does in the worker).
+The texts/s figures come from ``wrk`` (``bench/wrk.py``), a load generator in C
+that leaves the 2 cores to the service; the lone request's percentiles from one
+Python client. The same comparison is also made in this process without HTTP
+(``Engine.encode`` from 1 and from 16 threads, the batcher doing what it does in
+the worker).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any
 import jwt
 import requests
 
+from bench.wrk import run_wrk
 from nlp_service.app import engine_options
 from nlp_service.engine import Engine
 from nlp_service.settings import Settings
@@ -144,6 +146,7 @@ def main() -> None:
     server, jwks = serve_jwks(issuer)
     database = migrated_database("nlp_service", "bench")
     headers = issuer.headers("viewer")
+    bodies = [json.dumps({"texts": [text]}) for text in texts]
     results: dict[str, dict[str, float]] = {}
     try:
         with tempfile.TemporaryDirectory() as logs:
@@ -160,8 +163,23 @@ def main() -> None:
                 try:
                     service.wait_for("/readyz", timeout=120)
                     run(service, headers, texts, 4, 2.0)  # warm the connections and the pool
-                    alone, latencies = run(service, headers, texts, 1, args.seconds)
-                    together, _ = run(service, headers, texts, args.concurrency, args.seconds)
+                    _, latencies = run(service, headers, texts, 1, args.seconds / 2)
+                    url = f"{service.url}/nlp/sentiment"
+                    alone_run, together_run = (
+                        run_wrk(
+                            url,
+                            connections=connections,
+                            threads=2,
+                            seconds=args.seconds,
+                            headers=headers,
+                            bodies=bodies,
+                        )
+                        for connections in (1, args.concurrency)
+                    )
+                    if alone_run.errors or together_run.errors:
+                        raise RuntimeError(f"failed requests: {alone_run}, {together_run}")
+                    alone = alone_run.requests_per_second
+                    together = together_run.requests_per_second
                     results[batching] = {
                         "alone": alone,
                         "together": together,

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Make sure the command-line tools the tests use offline are installed:
 # docker-compose (validates docker-compose.yml without a Docker engine).
+# With "bench", also what `make bench` drives: wrk (a load generator in C, so the
+# client takes little of the CPU it measures) and nginx (the plain proxy the
+# gateway is compared with).
 # As root on Debian/Ubuntu, installs what is missing with apt; otherwise says
 # what to install and exits non-zero.
 set -euo pipefail
@@ -22,3 +25,7 @@ ensure_tool() { # command package
 }
 
 ensure_tool docker-compose docker-compose
+if [ "${1:-}" = bench ]; then
+  ensure_tool wrk wrk
+  ensure_tool nginx nginx
+fi
