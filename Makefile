@@ -143,6 +143,7 @@ audit: $(VENV)/.installed-dev ## Audit every lock in requirements/ for known vul
 bench: setup-dev ## Measure the gateway's overhead, the relay, write -> searchable, search latency, NLP accuracy and throughput
 	@bash scripts/ensure-tools.sh bench
 	$(BIN)/python -m bench.gateway_overhead
+	$(BIN)/python -m bench.gateway_cost
 	$(BIN)/python -m bench.relay_throughput
 	$(BIN)/python -m bench.event_latency
 	$(BIN)/python -m bench.search_latency --customers $${SEARCH_CUSTOMERS:-100000}
