@@ -144,6 +144,7 @@ bench: setup-dev ## Measure the gateway's overhead, the relay, write -> searchab
 	@bash scripts/ensure-tools.sh bench
 	$(BIN)/python -m bench.gateway_overhead
 	$(BIN)/python -m bench.gateway_cost
+	$(BIN)/python -m bench.many_connections
 	$(BIN)/python -m bench.relay_throughput
 	$(BIN)/python -m bench.event_latency
 	$(BIN)/python -m bench.search_latency --customers $${SEARCH_CUSTOMERS:-100000}
