@@ -5,8 +5,12 @@ each), so a client that sends slowly holds a little memory, not a thread, and a
 few hundred of them leave everyone else's requests alone. Slow clients still
 end, at one of two deadlines (seconds, from the environment):
 
-* ``HEADER_READ_TIMEOUT`` (5): from when the worker starts waiting for a request
-  (on a new connection, or the next one on a kept-alive connection) until its
+* ``KEEPALIVE_IDLE_TIMEOUT`` (75, nginx's default): how long a connection may
+  sit with no byte of a next request, new or kept alive. Past it the connection
+  is closed. Idle connections cost a greenlet each, so thousands of clients may
+  keep theirs open between requests.
+* ``HEADER_READ_TIMEOUT`` (5): from the first byte of a request (or, when that
+  came with the previous one, from when the worker turns to it) until its
   request line and headers are in. Past it the connection is closed, unanswered.
 * ``BODY_READ_TIMEOUT`` (10): from when the headers are in until the application
   has read the whole body, however it trickles in. Past it the answer is 408
@@ -29,15 +33,19 @@ import json
 import math
 import os
 import socket
+import ssl
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import gevent  # type: ignore[import-untyped]
+import gevent.socket  # type: ignore[import-untyped]
 import psycopg2
 import psycopg2.extensions
-from gunicorn import util  # type: ignore[import-untyped]
+from gunicorn import http as gunicorn_http  # type: ignore[import-untyped]
+from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker  # type: ignore[import-untyped]
 from psycogreen.gevent import gevent_wait_callback, patch_psycopg  # type: ignore[import-untyped]
 
@@ -45,6 +53,7 @@ PROBLEM_JSON = "application/problem+json"
 #: Seconds each deadline lasts unless the environment says otherwise.
 DEFAULT_HEADER_READ_TIMEOUT = 5.0
 DEFAULT_BODY_READ_TIMEOUT = 10.0
+DEFAULT_KEEPALIVE_IDLE_TIMEOUT = 75.0
 
 T = TypeVar("T")
 StartResponse = Callable[..., Any]
@@ -85,6 +94,38 @@ def write_problem(sock: socket.socket, status_int: int, reason: str, mesg: str) 
 
 
 util.write_error = write_problem
+
+#: The request parser of the connection each greenlet serves (to see its socket and
+#: what it already read ahead); gunicorn makes the parser inside its ``handle``.
+_PARSERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_make_parser = gunicorn_http.get_parser
+
+
+def _recording_parser(*args: Any, **kwargs: Any) -> Any:
+    parser = _make_parser(*args, **kwargs)
+    _PARSERS[gevent.getcurrent()] = parser
+    return parser
+
+
+gunicorn_http.get_parser = _recording_parser
+
+
+def wait_for_a_request(parser: Any, idle_seconds: float) -> None:
+    """Return when a request's first byte is there; ``StopIteration`` after ``idle_seconds``.
+
+    Bytes already read ahead (a pipelined request) count as there; so does a TLS
+    record already decrypted.
+    """
+    unreader: Any = getattr(parser, "unreader", None)
+    sock = getattr(unreader, "sock", None)
+    if sock is None or unreader.buf.getvalue():
+        return
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return
+    try:
+        gevent.socket.wait_read(sock.fileno(), timeout=idle_seconds)
+    except TimeoutError:
+        raise StopIteration(f"idle for {idle_seconds:g} s") from None
 
 
 def seconds_from_env(name: str, default: float) -> float:
@@ -213,6 +254,9 @@ class ProblemGeventWorker(GeventWorker):  # type: ignore[misc]
             "HEADER_READ_TIMEOUT", DEFAULT_HEADER_READ_TIMEOUT
         )
         self.body_read_timeout = seconds_from_env("BODY_READ_TIMEOUT", DEFAULT_BODY_READ_TIMEOUT)
+        self.idle_timeout = seconds_from_env(
+            "KEEPALIVE_IDLE_TIMEOUT", DEFAULT_KEEPALIVE_IDLE_TIMEOUT
+        )
 
     def patch(self) -> None:
         """Monkey-patch as gunicorn does, then make psycopg2 wait on the hub too."""
@@ -221,13 +265,18 @@ class ProblemGeventWorker(GeventWorker):  # type: ignore[misc]
         psycopg2.extensions.set_wait_callback(_green_wait)
 
     def timeout_ctx(self) -> Any:
-        """The header deadline.
+        """The header deadline, started once the next request's first byte is there.
 
         Gunicorn's async worker reads each request line and headers (and drains an
         unread body before the next request) inside this context, which closes the
         connection silently when it expires; gevent's worker sizes it by
         ``keepalive``, an unrelated setting, so it is named for what it bounds.
+        Before it starts, the connection may wait idle up to the idle timeout
+        (``StopIteration`` then: gunicorn closes the connection).
         """
+        parser = _PARSERS.get(gevent.getcurrent())
+        if parser is not None and self.idle_timeout > self.header_read_timeout:
+            wait_for_a_request(parser, self.idle_timeout)
         return gevent.Timeout(self.header_read_timeout, False)
 
     def load_wsgi(self) -> None:

@@ -26,7 +26,7 @@ import requests
 from shared.contract import Contract, load_document
 from shared.services import GUNICORN, Service, load_services, service_named
 from tests.e2e.conftest import Stack
-from tests.support.platform import BODY_DEADLINE, HEADER_DEADLINE
+from tests.support.platform import BODY_DEADLINE, HEADER_DEADLINE, IDLE_DEADLINE
 
 pytestmark = pytest.mark.e2e
 
@@ -236,6 +236,35 @@ def test_a_crowd_of_slow_clients_starves_no_one(listener: Listener, send):
     )
     assert probes
     assert None not in probes, (listener.name, probes)  # each answered within PROBE_BOUND
+
+
+@pytest.fixture
+def gateway_listener(stack: Stack) -> Listener:
+    """The gateway's web process: the one whose connections the public holds open."""
+    return _listener("gateway", stack)
+
+
+def test_a_kept_alive_connection_may_sit_idle_past_the_header_deadline(
+    gateway_listener: Listener, send
+):
+    request = b"GET /healthz HTTP/1.1\r\nHost: idle.test\r\n\r\n"
+    connection = send(gateway_listener.port, request)
+    assert _answer(connection, timeout=PROBE_BOUND).status == 200
+
+    time.sleep(HEADER_DEADLINE + 1.5)  # quiet between requests: idle, not a slow request
+    connection.sendall(request)
+
+    assert _answer(connection, timeout=PROBE_BOUND).status == 200
+
+
+def test_a_connection_idle_past_the_idle_deadline_is_closed(gateway_listener: Listener, send):
+    started = time.monotonic()
+    connection = send(gateway_listener.port, b"")
+
+    ended = _until_answered(connection, started + IDLE_DEADLINE + MARGIN)
+
+    assert _answer(connection, timeout=1).status is None, "nothing was asked"
+    assert IDLE_DEADLINE - 1 <= ended - started < IDLE_DEADLINE + MARGIN
 
 
 @pytest.mark.parametrize("pace", ["stall", "trickle"])

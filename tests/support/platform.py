@@ -34,10 +34,13 @@ from tests.support.stack import Launcher, Stack, launch_stack
 FOLDER_VARIABLE = "CLIENTELE_TEST_PLATFORM"
 HEADER_DEADLINE = 5
 BODY_DEADLINE = 5
+#: How long a connection may wait idle for its next request (75 s outside the tests).
+IDLE_DEADLINE = 8
 #: Set in every process of the platform.
 PLATFORM_ENV = {
     "HEADER_READ_TIMEOUT": str(HEADER_DEADLINE),
     "BODY_READ_TIMEOUT": str(BODY_DEADLINE),
+    "KEEPALIVE_IDLE_TIMEOUT": str(IDLE_DEADLINE),
 }
 MANIFEST = "platform.json"
 FAILED = "platform.failed"
