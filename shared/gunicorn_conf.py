@@ -33,8 +33,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))
 # gevent with read deadlines, whose own error answers (414, 431, 400, 408) are problem+json.
 worker_class = "shared.gunicorn_worker.ProblemGeventWorker"
-# Only a switch under this worker: the wait for the next request is the header deadline.
-# Never 0: the async worker would then read a request's headers with no deadline at all.
+# Only a switch under this worker: the wait for the next request is KEEPALIVE_IDLE_TIMEOUT,
+# then the header deadline. Never 0: the async worker would then read a request's headers
+# with no deadline at all.
 keepalive = 5
 timeout = 30
 graceful_timeout = 10
