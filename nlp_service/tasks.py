@@ -38,6 +38,9 @@ app.conf.update(
     worker_redirect_stdouts=False,
     broker_connection_retry_on_startup=True,
     broker_connection_timeout=3,
+    # No remote control (celery inspect/control): nothing uses it, and it would keep a
+    # fanout exchange (celery.pidbox) and a queue per worker on the broker.
+    worker_enable_remote_control=False,
 )
 
 _runner: JobRunner | None = None
