@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import redis
 from flask import Flask
 
 from nlp_service import tasks
@@ -73,21 +72,13 @@ def create_app(
     settings = settings or Settings()
     engine = engine or Engine(engine_options(settings), offload=offloader())
     engine.start()
-    client = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
-    )
-
+    nlp = NlpService.from_settings(engine, settings, cache_namespace=cache_namespace)
     queue = tasks.queue_to(settings)
 
     def register(app: Flask, database: Database) -> None:
         register_api(
             app,
-            NlpService(
-                engine,
-                client,
-                cache_ttl_seconds=settings.nlp_cache_ttl_seconds,
-                cache_namespace=cache_namespace or settings.nlp_cache_namespace,
-            ),
+            nlp,
             JobService(JobStore(database), queue),
         )
         app.extensions[ENGINE_EXTENSION] = engine

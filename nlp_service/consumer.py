@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import redis
-
 from nlp_service.app import engine_options
 from nlp_service.engine import Engine
 from nlp_service.enrich import Enricher
@@ -45,15 +43,7 @@ class EnrichingConsumer:
         if self._nlp is None:
             state.not_ready("loading the model")
             settings = self._settings
-            client = redis.Redis.from_url(
-                settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
-            )
-            self._nlp = NlpService(
-                Engine(engine_options(settings)).load(),
-                client,
-                cache_ttl_seconds=settings.nlp_cache_ttl_seconds,
-                cache_namespace=settings.nlp_cache_namespace,
-            )
+            self._nlp = NlpService.from_settings(Engine(engine_options(settings)).load(), settings)
         return self._nlp
 
     def __call__(self, state: WorkerState) -> None:

@@ -32,6 +32,7 @@ from nlp_service.schemas import (
     SimilarityResult,
 )
 from nlp_service.sentiment import Sentiment
+from nlp_service.settings import Settings
 from nlp_service.zero_shot import Label, prototypes, rank
 
 #: Label sets whose prototypes are kept in memory (a caller usually reuses its labels).
@@ -79,6 +80,21 @@ class NlpService:
         self._caches: dict[str, PredictionCache[object]] = {}
         self._prototypes: OrderedDict[tuple[object, ...], Vectors] = OrderedDict()
         self._prototypes_lock = Lock()
+
+    @classmethod
+    def from_settings(
+        cls, engine: Engine, settings: Settings, *, cache_namespace: str | None = None
+    ) -> NlpService:
+        """The use cases over ``engine``, with the prediction cache the settings describe."""
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+        )
+        return cls(
+            engine,
+            client,
+            cache_ttl_seconds=settings.nlp_cache_ttl_seconds,
+            cache_namespace=cache_namespace or settings.nlp_cache_namespace,
+        )
 
     def _model(self) -> ModelInfo:
         loaded = self.engine.loaded

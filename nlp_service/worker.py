@@ -18,7 +18,6 @@ import socket
 import threading
 from typing import Any
 
-import redis
 from celery import signals
 
 from nlp_service import tasks
@@ -58,15 +57,7 @@ def main() -> None:
         logger.info("metrics and probes on http://%s", settings.metrics_bind)
     state.not_ready("loading the model")
     engine = Engine(engine_options(settings)).load()
-    client = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
-    )
-    nlp = NlpService(
-        engine,
-        client,
-        cache_ttl_seconds=settings.nlp_cache_ttl_seconds,
-        cache_namespace=settings.nlp_cache_namespace,
-    )
+    nlp = NlpService.from_settings(engine, settings)
     store = JobStore(Database(settings.database_url, pool_size=2))
     runner = JobRunner(
         store,

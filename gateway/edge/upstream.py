@@ -174,7 +174,6 @@ class UpstreamClient:
         retry_policy: RetryPolicy | None = None,
         retry_budget_ratio: float = 0.2,
     ) -> None:
-        self.timeouts = timeouts
         self._route_timeouts = {
             service: (limits, urllib3.Timeout(connect=limits.connect, read=limits.read))
             for service, limits in (route_timeouts or {}).items()
@@ -219,10 +218,6 @@ class UpstreamClient:
             ),
             retry_budget_ratio=settings.upstream_retry_budget_ratio,
         )
-
-    def timeouts_for(self, service: str) -> UpstreamTimeouts:
-        """The connect and read timeouts of ``service``'s route."""
-        return self._route_timeouts.get(service, self._default_timeouts)[0]
 
     def _budget(self, service: str) -> RetryBudget:
         budget = self._budgets.get(service)
