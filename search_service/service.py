@@ -153,7 +153,9 @@ class SearchService:
             return SuggestionList(items=[])
         with self._store.transaction() as tx:
             rows = tx.suggest(tx.fold(typed), query.limit)
-        ordered = sorted(rows, key=lambda row: (row["tier"], row["key"], row["field"]))
+        ordered = sorted(
+            rows, key=lambda row: (row["tier"], row["position"], row["key"], row["field"])
+        )
         suggestions = dict.fromkeys((row["text"], row["field"]) for row in ordered)
         return SuggestionList(
             items=[

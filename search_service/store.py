@@ -470,13 +470,14 @@ class SearchTransaction:
         return str(row["folded"]) if row else text
 
     def suggest(self, folded: str, limit: int) -> list[Row]:
-        """Names and companies starting with ``folded`` (tier 0) or with a word starting so (1)."""
+        """Names and companies starting with ``folded`` (tier 0) or with a later word starting
+        so (tier 1), each tier in the order of the text from where it matched."""
         escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         parts = [_suggest_part("name", 0), _suggest_part("company", 0)]
         params: list[Any] = [f"{escaped}%", limit, f"{escaped}%", limit]
         if len(folded) >= SUGGEST_WORD_PREFIX_FROM:
             parts += [_suggest_part("name", 1), _suggest_part("company", 1)]
-            params += [f"% {escaped}%", limit, f"% {escaped}%", limit]
+            params += [f"{escaped}%", limit, f"{escaped}%", limit]
         return self._all(sql.SQL(" UNION ALL ").join(parts), params)
 
     # -- reindex jobs -----------------------------------------------------------------
@@ -679,18 +680,22 @@ def _position_values(sort: str, after: Position) -> list[Any]:
 
 
 def _suggest_part(field: str, tier: int) -> sql.Composable:
-    column = sql.Identifier(f"{field}_key")
-    # Byte order ("C"), as the prefix indexes are: they serve tier 0's LIKE 'x%' and the
-    # order; tier 1's LIKE '% x%' goes through the trigram index on the plain column.
-    key = sql.SQL('({} COLLATE "C")').format(column)
+    """One field's suggestions of one tier: distinct texts in order, up to a limit.
+
+    Tier 0 reads the field's prefix index on ``documents``: byte order ("C"), so one
+    index serves ``LIKE 'x%'`` and the order. Tier 1 reads ``suggest_tails`` (the text
+    from each later word on) in ``(field, tail, key)`` order, so a short prefix stops
+    after the first distinct texts instead of reading every one it matches.
+    """
+    if tier == 0:
+        key = sql.SQL('({} COLLATE "C")').format(sql.Identifier(f"{field}_key"))
+        return sql.SQL(
+            "(SELECT DISTINCT ON ({key}) {field} AS text, {field_name} AS field, 0 AS tier,"
+            " {key} AS key, {key} AS position FROM documents WHERE NOT deleted AND {key} LIKE %s"
+            " ORDER BY {key} LIMIT %s)"
+        ).format(key=key, field=sql.Identifier(field), field_name=sql.Literal(field))
     return sql.SQL(
-        "(SELECT DISTINCT ON ({key}) {field} AS text, {field_name} AS field, {tier} AS tier,"
-        " {key} AS key FROM documents WHERE NOT deleted AND {matched} LIKE %s"
-        " ORDER BY {key} LIMIT %s)"
-    ).format(
-        key=key,
-        matched=key if tier == 0 else column,
-        field=sql.Identifier(field),
-        field_name=sql.Literal(field),
-        tier=sql.Literal(tier),
-    )
+        "(SELECT DISTINCT ON (tail, key) text, field, 1 AS tier, key, tail AS position"
+        " FROM suggest_tails WHERE field = {field_name} AND tail LIKE %s"
+        " ORDER BY tail, key LIMIT %s)"
+    ).format(field_name=sql.Literal(field))

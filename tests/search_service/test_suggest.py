@@ -76,3 +76,32 @@ def test_deleted_customers_are_not_suggested(
     indexer.apply([gone.delete()])
 
     assert suggest("quen") == []
+
+
+def test_a_later_word_suggests_in_the_order_of_the_text_from_that_word(
+    suggest: Callable[..., Any], index_customers: IndexCustomers
+) -> None:
+    index_customers(
+        {"name": "Zed Morales"},
+        {"name": "Anna Maria Mueller"},
+        {"name": "Carl Mabry", "company": "Bold Maple Works"},
+    )
+
+    assert suggest("ma") == [
+        ("Carl Mabry", "name"),
+        ("Bold Maple Works", "company"),
+        ("Anna Maria Mueller", "name"),
+    ]
+    assert suggest("maria mu") == [("Anna Maria Mueller", "name")]
+    assert suggest("mo") == [("Zed Morales", "name")]
+
+
+def test_a_renamed_customer_is_suggested_by_its_new_words_only(
+    suggest: Callable[..., Any], index_customers: IndexCustomers, indexer: EventIndexer
+) -> None:
+    (renamed,) = index_customers({"name": "Ida Oldword", "company": "Quiet Harbour"})
+    indexer.apply([renamed.update(name="Ida Newword", company=None)])
+
+    assert suggest("old") == []
+    assert suggest("harb") == []
+    assert suggest("neww") == [("Ida Newword", "name")]
