@@ -39,7 +39,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help run test test-unit test-integration test-e2e setup setup-dev infra run-tools tools env \
-	databases admin lint typecheck pytest coverage security bandit audit bench soak seed lock hooks clean
+	databases admin lint typecheck pytest coverage security bandit audit bench dashboards screenshots soak seed lock hooks clean
 
 help: ## List every target (this is what `make` alone does)
 	@echo "Clientele: make <target>"
@@ -49,6 +49,7 @@ run: setup ## Set everything up, then start every process (Ctrl-C stops them all
 	@mkdir -p var/metrics
 	@echo ""
 	@echo "Clientele gateway: http://$${GATEWAY_BIND:-127.0.0.1:8000}  (API under /api/v1, Ctrl-C stops everything)"
+	@echo "Prometheus: http://$${PROMETHEUS_BIND:-127.0.0.1:9090}"
 	@echo ""
 	$(BIN)/honcho start -f Procfile
 
@@ -91,7 +92,7 @@ infra: ## Make sure PostgreSQL, Redis and RabbitMQ answer (start or install them
 run-tools: ## Install what `make run` needs beside Python (npm, Prometheus)
 	@bash scripts/ensure-tools.sh run
 
-tools: ## Install the tools the tests use too (docker-compose, chromium; see scripts/ensure-tools.sh)
+tools: ## Install the tools the tests use too (docker-compose, kubectl, chromium; see scripts/ensure-tools.sh)
 	@bash scripts/ensure-tools.sh test
 
 # The console's front-end packages (chart.js, swagger-ui-dist, axe-core for the browser
@@ -116,6 +117,7 @@ lint: $(VENV)/.installed-dev ## Check lint and formatting with ruff
 
 typecheck: $(VENV)/.installed-dev ## Type-check shared/ and every service package with mypy
 	$(BIN)/mypy shared $(SERVICES)
+	$(BIN)/mypy --explicit-package-bases deploy/prometheus deploy/grafana
 
 pytest: $(VENV)/.installed-dev ## Run the whole test suite in parallel (no set-up, no coverage)
 	$(PYTEST)
@@ -163,6 +165,12 @@ bench: setup-dev ## Measure the gateway's overhead, the relay, write -> searchab
 	$(BIN)/python -m bench.search_latency --customers $${SEARCH_CUSTOMERS:-100000}
 	$(BIN)/python -m bench.nlp_accuracy
 	$(BIN)/python -m bench.nlp_throughput
+
+screenshots: setup-dev ## Refresh the console's screenshots in docs/console/ (the browser tests with REFRESH_DOCS=1)
+	REFRESH_DOCS=1 $(BIN)/pytest -q -p no:cacheprovider -n 0 tests/browser
+
+dashboards: setup-dev ## Redraw docs/dashboards/*.png from a Prometheus watching the e2e platform under a short load
+	REFRESH_DOCS=1 $(BIN)/pytest -q -p no:cacheprovider -n 0 tests/deploy/test_dashboards.py
 
 # Customers `make seed` adds (make seed N=1000000).
 N ?= 10000

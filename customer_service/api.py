@@ -9,13 +9,19 @@ version is a 412 carrying the current ``ETag``, a created customer has a ``Locat
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from uuid import UUID
 
 import flask_restful
 from flask import Flask, Response, request
 
+from customer_service.csv_files import export_chunks
+from customer_service.import_schemas import ImportCreate, ImportRowQuery
+from customer_service.imports import ImportService
 from customer_service.schemas import (
     CustomerCreate,
+    CustomerExportQuery,
     CustomerQuery,
     CustomerRead,
     CustomerUpdate,
@@ -186,15 +192,87 @@ class CustomerNotes(_ServiceResource):
         return json_response(note.model_dump(mode="json"), 201)
 
 
-def register_api(app: Flask, service: CustomerService) -> None:
-    """Serve the customer resources on ``app``."""
+class CustomerExport(_ServiceResource):
+    """``/customers/export``: the filtered list as a CSV download."""
+
+    def get(self) -> Response:
+        """Every matching customer as CSV, streamed a page at a time."""
+        pages = self.service.export_customers(parse_query(CustomerExportQuery))
+        # The first page is read before answering: a database that is away is a 503,
+        # not a 200 cut short.
+        first = next(pages, [])
+        today = datetime.now(UTC).date().isoformat()
+        return Response(
+            export_chunks(_prepend(first, pages)),
+            status=200,
+            mimetype="text/csv",
+            headers={"Content-Disposition": f"attachment; filename=customers-{today}.csv"},
+        )
+
+
+def _prepend(
+    first: list[CustomerRead], rest: Iterator[list[CustomerRead]]
+) -> Iterator[list[CustomerRead]]:
+    """The pages again, the first one already read put back in front."""
+    if first:
+        yield first
+    yield from rest
+
+
+class _ImportResource(flask_restful.Resource):  # type: ignore[misc]
+    """A resource holding the import service it delegates to."""
+
+    def __init__(self, imports: ImportService) -> None:
+        self.imports = imports
+
+
+class ImportCollection(_ImportResource):
+    """``/customers/imports``: queue a CSV import."""
+
+    def post(self) -> Response:
+        """Check the file and its mapping, queue the job: 202 with the job and its ``Location``."""
+        job = self.imports.submit(
+            parse_body(ImportCreate), submitted_by=current_principal().subject
+        )
+        return json_response(
+            job.model_dump(mode="json"), 202, {"Location": f"/customers/imports/{job.id}"}
+        )
+
+
+class ImportItem(_ImportResource):
+    """``/customers/imports/{id}``: a job and its progress."""
+
+    def get(self, import_id: UUID) -> Response:
+        """The job."""
+        return json_response(self.imports.get_job(import_id).model_dump(mode="json"))
+
+
+class ImportRows(_ImportResource):
+    """``/customers/imports/{id}/rows``: what became of each row."""
+
+    def get(self, import_id: UUID) -> Response:
+        """A page of the job's rows in line order."""
+        page = self.imports.list_rows(import_id, parse_query(ImportRowQuery))
+        return page_response(page.model_dump(mode="json"))
+
+
+def register_api(app: Flask, service: CustomerService, imports: ImportService) -> None:
+    """Serve the customer and import resources on ``app``."""
     app.register_error_handler(VersionMismatch, version_mismatch_response)
     api = ProblemApi(app)
     resources: list[tuple[type[_ServiceResource], str]] = [
         (CustomerCollection, "/customers"),
+        (CustomerExport, "/customers/export"),
         (CustomerItem, "/customers/<uuid:customer_id>"),
         (CustomerRestore, "/customers/<uuid:customer_id>/restore"),
         (CustomerNotes, "/customers/<uuid:customer_id>/notes"),
     ]
     for resource, path in resources:
         api.add_resource(resource, path, resource_class_kwargs={"service": service})
+    import_resources: list[tuple[type[_ImportResource], str]] = [
+        (ImportCollection, "/customers/imports"),
+        (ImportItem, "/customers/imports/<uuid:import_id>"),
+        (ImportRows, "/customers/imports/<uuid:import_id>/rows"),
+    ]
+    for import_resource, path in import_resources:
+        api.add_resource(import_resource, path, resource_class_kwargs={"imports": imports})

@@ -7,6 +7,8 @@ from pathlib import Path
 from flask import Flask
 
 from customer_service.api import register_api
+from customer_service.import_store import ImportStore
+from customer_service.imports import ImportService
 from customer_service.service import CustomerService
 from customer_service.settings import Settings
 from customer_service.store import CustomerStore
@@ -32,7 +34,8 @@ def create_app(settings: Settings | None = None, *, key_source: KeySource | None
             CustomerStore(database),
             idempotency_retention_seconds=settings.idempotency_retention_seconds,
         )
-        register_api(app, service)
+        imports = ImportService(ImportStore(database), max_bytes=settings.import_max_bytes)
+        register_api(app, service, imports)
 
     return create_resource_app(
         settings,

@@ -16,7 +16,18 @@ from uuid import UUID
 from shared.cursors import InvalidCursor, decode_payload, decode_time, encode_payload
 from shared.text import text_problem
 
-__all__ = ["InvalidCursor", "Position", "decode_cursor", "encode_cursor", "sorts_by_time"]
+__all__ = [
+    "InvalidCursor",
+    "Position",
+    "decode_cursor",
+    "decode_line_cursor",
+    "encode_cursor",
+    "encode_line_cursor",
+    "sorts_by_time",
+]
+
+#: The order of an import's rows, the only one their cursors are made for.
+LINE_ORDER = "line"
 
 
 @dataclass(frozen=True)
@@ -55,3 +66,17 @@ def decode_cursor(cursor: str, sort: str) -> Position:
     if text_problem(raw_value):
         raise InvalidCursor("it holds a value that is not text")
     return Position(raw_value, row_id)
+
+
+def encode_line_cursor(line: int) -> str:
+    """The opaque cursor for an import's rows after ``line``."""
+    return encode_payload({"sort": LINE_ORDER, "after": line})
+
+
+def decode_line_cursor(cursor: str) -> int:
+    """The line a rows cursor holds; :class:`InvalidCursor` unless it is one."""
+    payload = decode_payload(cursor)
+    line = payload.get("after")
+    if payload.get("sort") != LINE_ORDER or isinstance(line, bool) or not isinstance(line, int):
+        raise InvalidCursor("it was not made for an import's rows")
+    return line

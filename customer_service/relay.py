@@ -13,13 +13,11 @@ published, in the claim's own transaction. Published rows are pruned after
 from __future__ import annotations
 
 import logging
-import select
 import time
 
-import psycopg2
-import psycopg2.extensions
 from prometheus_client import Counter, Gauge, Histogram
 
+from customer_service.notifications import ChannelListener
 from customer_service.outbox import Outbox
 from customer_service.settings import Settings
 from customer_service.store import OUTBOX_CHANNEL
@@ -67,30 +65,6 @@ def publish_pending_events(outbox: Outbox, publisher: ConfirmingPublisher, batch
     return len(claim.events)
 
 
-class OutboxListener:
-    """A connection that LISTENs on the outbox channel, to wake the relay on commit."""
-
-    def __init__(self, url: str, connect_timeout: int) -> None:
-        self._connection = psycopg2.connect(url, connect_timeout=connect_timeout)
-        self._connection.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
-        with self._connection.cursor() as cursor:
-            cursor.execute(f"LISTEN {OUTBOX_CHANNEL}")
-
-    def wait(self, seconds: float) -> bool:
-        """Wait up to ``seconds`` for a notification; True if one (or more) came."""
-        readable, _, _ = select.select([self._connection], [], [], seconds)
-        if not readable:
-            return False
-        self._connection.poll()
-        woken = bool(self._connection.notifies)
-        self._connection.notifies.clear()
-        return woken
-
-    def close(self) -> None:
-        """Close the listening connection."""
-        self._connection.close()
-
-
 def relay(state: WorkerState, settings: Settings) -> None:
     """Publish the outbox until ``state.stopping`` is set."""
     database = Database(
@@ -106,9 +80,11 @@ def relay(state: WorkerState, settings: Settings) -> None:
         confirm_timeout_seconds=settings.relay_confirm_timeout_seconds,
         connection_name="customer_service.relay",
     )
-    listener: OutboxListener | None = None
+    listener: ChannelListener | None = None
     try:
-        listener = OutboxListener(settings.database_url, settings.database_connect_timeout_seconds)
+        listener = ChannelListener(
+            settings.database_url, settings.database_connect_timeout_seconds, OUTBOX_CHANNEL
+        )
         declare_topology(settings.amqp_url, settings.events_exchange)
         publisher.connect()
         outbox = Outbox(database)

@@ -194,6 +194,22 @@ class CustomerQuery(_Request):
     created_before: Timestamp | None = None
 
 
+class CustomerExportQuery(_Request):
+    """Query string of ``GET /customers/export``: the list's filters and sort, no page."""
+
+    sort: CustomerSort = "-created_at"
+    status: Status | None = None
+    country: Country | None = None
+    segment: Segment | None = None
+    tag: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
+    created_after: Timestamp | None = None
+    created_before: Timestamp | None = None
+
+    def page_query(self, limit: int) -> CustomerQuery:
+        """The list query for pages of ``limit`` customers with these filters."""
+        return CustomerQuery(limit=limit, **self.model_dump(exclude_none=True))
+
+
 class NoteCreate(_Request):
     """Body of ``POST /customers/{id}/notes``."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -19,7 +19,9 @@ from uuid import UUID
 from customer_service import events
 from customer_service.cursors import Position, decode_cursor, encode_cursor, sorts_by_time
 from customer_service.schemas import (
+    MAX_PAGE_SIZE,
     CustomerCreate,
+    CustomerExportQuery,
     CustomerPage,
     CustomerQuery,
     CustomerRead,
@@ -176,6 +178,27 @@ class CustomerService:
             value = last.created_at if sorts_by_time(query.sort) else last.name
             next_cursor = encode_cursor(query.sort, Position(value, last.id))
         return CustomerPage(items=items, next_cursor=next_cursor)
+
+    def export_customers(self, query: CustomerExportQuery) -> Iterator[list[CustomerRead]]:
+        """Every live customer matching ``query``, in its sort order, a keyset page at a time.
+
+        Each page is read in a transaction of its own when the caller asks for it, so
+        an export of any size holds one page in memory and no connection between
+        pages. Like walking the list with its cursor, it never skips or repeats a
+        customer that exists throughout.
+        """
+        page_query = query.page_query(MAX_PAGE_SIZE)
+        after: Position | None = None
+        while True:
+            with self._store.transaction() as tx:
+                rows = tx.list_customers(page_query, after)
+            page = [_customer(row) for row in rows[:MAX_PAGE_SIZE]]
+            if page:
+                yield page
+            if len(rows) <= MAX_PAGE_SIZE:
+                return
+            last = page[-1]
+            after = Position(last.created_at if sorts_by_time(query.sort) else last.name, last.id)
 
     def update_customer(
         self, customer_id: UUID, patch: CustomerUpdate, *, expected: ExpectedVersion

@@ -12,7 +12,7 @@ SERVICE = service_named("customer")
 
 
 class Settings(EventSettings):
-    """Settings of the customer API and its relay; each field has a working local default."""
+    """Settings of the customer API and its workers; each field has a working local default."""
 
     service_name: str = "customer_service"
     #: The service's own database, from ``CUSTOMER_DATABASE_URL`` only (``services.toml``),
@@ -33,3 +33,13 @@ class Settings(EventSettings):
     relay_confirm_timeout_seconds: float = Field(default=10.0, gt=0)
     #: Published outbox rows are deleted after this long (they are kept for inspection).
     outbox_retention_seconds: int = Field(default=7 * 86_400, ge=0)
+    #: Largest CSV an import takes, in bytes of UTF-8 (413 beyond). The request body
+    #: may be larger (JSON escaping): ``x-max-body-bytes`` of createImport in the contract.
+    import_max_bytes: int = Field(default=10 * 1_048_576, ge=1, le=16 * 1_048_576)
+    #: Rows the importer creates per transaction; progress is committed after each chunk.
+    import_chunk_size: int = Field(default=200, ge=1, le=5_000)
+    #: How often the importer looks for queued jobs when no NOTIFY wakes it, in seconds.
+    import_poll_seconds: float = Field(default=1.0, gt=0)
+    #: A running job whose worker has not committed a chunk for this long is taken over
+    #: by another importer (its worker is taken for dead), in seconds.
+    import_lease_seconds: float = Field(default=60.0, gt=0)

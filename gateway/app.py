@@ -23,9 +23,11 @@ import redis
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from gateway.apidocs import register_api_docs, with_api_docs_pages
 from gateway.auth.api import register_auth_api
 from gateway.auth.components import AuthComponents, build_auth, open_database
 from gateway.auth.models import Clock, utc_now
+from gateway.console import register_console, with_console_pages
 from gateway.edge.api import Edge, called_operation, install_edge
 from gateway.edge.cors import CorsPolicy, install_cors
 from gateway.edge.limits import FailedLoginThrottle, RateLimiter
@@ -109,7 +111,8 @@ def create_app(
     limiter = RateLimiter(settings.redis_url, limits, key_prefix=settings.rate_limit_key_prefix)
     auth = build_auth(settings, database, clock=clock, throttle=FailedLoginThrottle(limiter))
     edge = Edge(
-        contract=contract,
+        # The console's page shells and /docs are declared public here, not in the API's contract.
+        contract=with_api_docs_pages(with_console_pages(contract)),
         routes=routes,
         authenticator=auth.authenticator,
         limiter=limiter,
@@ -132,10 +135,12 @@ def create_app(
     install_edge(app, edge)
     install_cors(app, edge.cors)
     register_auth_api(ProblemApi(app), auth)
+    register_console(app)
+    register_api_docs(app)
     # Forwarded routes follow the services' own contracts, checked by the guard.
     undeclared = [
         rule
-        for rule in undeclared_routes(app, contract)
+        for rule in undeclared_routes(app, edge.contract)
         if find_route(edge.routes, rule.partition(" ")[2]) is None
     ]
     if undeclared:

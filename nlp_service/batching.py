@@ -73,12 +73,14 @@ class MicroBatcher(Generic[R]):
         max_wait_seconds: float = 0.002,
         offload: Offload[R] = in_place,
         on_batch: Callable[[BatchStats], None] | None = None,
+        on_pending: Callable[[int], None] = lambda _change: None,
     ) -> None:
         self._run = run
         self.max_texts = max_texts
         self.max_wait_seconds = max_wait_seconds
         self._offload = offload
         self._on_batch = on_batch
+        self._on_pending = on_pending
         self._queue: queue.Queue[_Pending[R]] = queue.Queue()
         self._carry: _Pending[R] | None = None
         self._lock = threading.Lock()
@@ -88,8 +90,12 @@ class MicroBatcher(Generic[R]):
         """The model's result for ``texts`` (rows in order), computed with others' texts."""
         self._ensure_collector()
         pending: _Pending[R] = _Pending(list(texts))
-        self._queue.put(pending)
-        pending.done.wait()
+        self._on_pending(len(pending.texts))
+        try:
+            self._queue.put(pending)
+            pending.done.wait()
+        finally:
+            self._on_pending(-len(pending.texts))
         if pending.error is not None:
             raise pending.error
         assert pending.result is not None

@@ -154,6 +154,7 @@ class Engine:
             "max_wait_seconds": options.max_batch_wait_seconds if options.batching else 0.0,
             "offload": self._offload,
             "on_batch": record_batch,
+            "on_pending": metrics.PENDING_TEXTS.inc,
         }
         if self.classifier is not None:
             self.classifier_batcher = MicroBatcher(self.classifier.predict, **batching)  # type: ignore[arg-type]

@@ -19,6 +19,11 @@ QUEUE_WAIT_SECONDS = Histogram(
     "How long the oldest request of a batch waited for its forward pass",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+PENDING_TEXTS = Gauge(
+    "nlp_pending_texts",
+    "Texts submitted to the model and not answered yet (waiting or in a forward pass)",
+    multiprocess_mode="livesum",
+)
 TEXTS = Counter("nlp_texts_total", "Texts answered, by task", ["task"])
 CACHE = Counter(
     "nlp_cache_total", "Prediction cache lookups, by task and outcome", ["task", "outcome"]

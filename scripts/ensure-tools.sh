@@ -4,7 +4,9 @@
 #          packages from gateway/console/package-lock.json) and Prometheus (the local
 #          server `make run` starts; its promtool checks the rules).
 #   test   (the default) run's, plus docker-compose (validates docker-compose.yml without
-#          a Docker engine) and chromium (the headless browser of the console's tests).
+#          a Docker engine), kubectl (renders deploy/k8s with kustomize; the package comes
+#          from Kubernetes' apt repository where Debian has none) and chromium (the headless
+#          browser of the console's tests).
 #   bench  test's, plus wrk (a load generator in C, so the client takes little of the CPU
 #          it measures) and nginx (the plain proxy the gateway is compared with).
 # As root on Debian/Ubuntu, installs what is missing with apt; otherwise says what to
@@ -36,6 +38,7 @@ ensure_tool npm npm
 ensure_tool promtool prometheus
 if [ "$mode" = test ] || [ "$mode" = bench ]; then
   ensure_tool docker-compose docker-compose
+  ensure_tool kubectl kubectl
   ensure_tool chromium chromium
 fi
 if [ "$mode" = bench ]; then

@@ -224,14 +224,18 @@ def local_discovery_map() -> str:
     return ",".join(f"{service.package}={service.local_url}" for service in routed_services())
 
 
+#: The Procfile's last entry: Prometheus scraping every process above (deploy/prometheus/local.py).
+PROMETHEUS_ENTRY = "prometheus: python -m deploy.prometheus.local"
+
+
 def procfile() -> str:
-    """The Procfile: every process of every service."""
+    """The Procfile: every process of every service, then Prometheus scraping them."""
     lines = [
         f"{process.procfile_name}: {service.command(process)}"
         for service in load_services()
         for process in service.processes
     ]
-    return PROCFILE_HEADER + "\n".join(lines) + "\n"
+    return PROCFILE_HEADER + "\n".join([*lines, PROMETHEUS_ENTRY]) + "\n"
 
 
 def main() -> None:

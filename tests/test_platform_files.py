@@ -49,84 +49,16 @@ def _compose() -> dict[str, Any]:
     return dict(yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"])
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=lambda service: service.name)
-def test_compose_runs_every_process_of_the_service_from_its_own_image(service: Service) -> None:
-    compose = _compose()
-    others = {other.database_url_variable for other in SERVICES if other != service}
-    entries = [process.procfile_name for process in service.processes]
-    for name in [*entries, f"migrate-{service.name}"]:
-        assert name in compose, f"docker-compose.yml has no {name!r} for {service.name}"
-        entry = compose[name]
-        build = entry["build"]
-        assert build["args"]["SERVICE_PACKAGE"] == service.package, name
-        assert (ROOT / build["context"] / build.get("dockerfile", "Dockerfile")).is_file(), name
-        environment = entry.get("environment", {})
-        assert service.database_url_variable in environment, name
-        assert not others & set(environment), f"{name} sees another service's database"
-    web = compose[service.name]
-    assert web["command"] == [_web_target(service)]
-    migrate = " ".join(compose[f"migrate-{service.name}"]["command"])
-    assert f"python -m shared.migrations {service.package}" in migrate
-
-
-def test_docker_compose_accepts_the_compose_file() -> None:
-    compose = shutil.which("docker-compose")
-    assert compose, "docker-compose is needed to validate docker-compose.yml; make tools"
-    checked = subprocess.run(
-        [compose, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
-        capture_output=True,
-        text=True,
-    )
-    assert checked.returncode == 0, checked.stderr
-
-
 def _rendered() -> list[dict[str, Any]]:
     kubectl = shutil.which("kubectl")
     assert kubectl, "kubectl (client only) is needed to render deploy/; apt-get install kubectl"
     rendered = subprocess.run(
-        [kubectl, "kustomize", str(ROOT / "deploy" / "base")],
+        [kubectl, "kustomize", str(ROOT / "deploy" / "k8s" / "base")],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
     return [item for item in yaml.safe_load_all(rendered) if item]
-
-
-def test_kustomize_renders_every_declared_process_with_probes_and_its_own_secret() -> None:
-    objects = _rendered()
-    deployments = {
-        item["metadata"]["name"]: item for item in objects if item["kind"] == "Deployment"
-    }
-    jobs = {item["metadata"]["name"]: item for item in objects if item["kind"] == "Job"}
-    expected = {process.procfile_name for service in SERVICES for process in service.processes}
-    assert set(deployments) == expected
-    for service in SERVICES:
-        for process in service.processes:
-            (container,) = deployments[process.procfile_name]["spec"]["template"]["spec"][
-                "containers"
-            ]
-            assert container["image"].startswith(f"clientele-{service.name}:")
-            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-            assert container["resources"]["limits"]["memory"]
-            secrets = {
-                ref["secretRef"]["name"] for ref in container["envFrom"] if "secretRef" in ref
-            }
-            assert secrets == {f"{service.name}-secrets"}
-            if process.name == "web":
-                assert container["args"] == [_web_target(service)]
-                ports = {port["name"]: port["containerPort"] for port in container["ports"]}
-                assert ports == {"http": 8000, "metrics": 9100}
-                annotations = deployments[process.procfile_name]["spec"]["template"]["metadata"]
-                assert annotations["annotations"]["prometheus.io/port"] == "9100"
-        (migrate,) = jobs[f"{service.name}-migrate"]["spec"]["template"]["spec"]["containers"]
-        assert migrate["image"].startswith(f"clientele-{service.name}:")
-        assert f"python -m shared.migrations {service.package}" in " ".join(migrate["command"])
-    services = {item["metadata"]["name"]: item for item in objects if item["kind"] == "Service"}
-    assert set(services) == {service.name for service in SERVICES}
-    for service_object in services.values():
-        # Only the API is reachable through a Service; metrics are scraped per pod.
-        assert [port["targetPort"] for port in service_object["spec"]["ports"]] == ["http"]
 
 
 def test_env_example_lists_every_setting_of_every_service() -> None:

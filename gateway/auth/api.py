@@ -11,14 +11,17 @@ from collections.abc import Mapping
 from typing import Any
 
 import flask_restful
-from flask import Response, json
+from flask import Response, g, json
 from pydantic import BaseModel
 
 from gateway.auth.components import AuthComponents
+from gateway.auth.credentials import session_of
 from gateway.auth.schemas import (
+    AccountOut,
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyOut,
+    PasswordChange,
     RefreshTokenRequest,
     RotationOut,
     TokenRequest,
@@ -89,6 +92,30 @@ class LogoutResource(AuthResource):
         """Revoke the refresh token's family."""
         body = parse_body(RefreshTokenRequest)
         self.auth.sessions.logout(body.refresh_token)
+        return no_content()
+
+
+class MeResource(AuthResource):
+    """The caller's own account."""
+
+    def get(self) -> Answer:
+        """Who the caller is, its role and scopes, and what each scope allows."""
+        account = self.auth.accounts.account(current_principal())
+        return json_answer(AccountOut.of(account))
+
+
+class PasswordResource(AuthResource):
+    """The signed-in user's own password."""
+
+    def post(self) -> Response:
+        """Check the current password, set the new one, end the user's other sessions."""
+        body = parse_body(PasswordChange)
+        self.auth.sessions.change_password(
+            current_principal(),
+            body.current_password,
+            body.new_password,
+            session_id=session_of(g.bearer_token),
+        )
         return no_content()
 
 
@@ -180,11 +207,13 @@ class ApiKeyResource(AuthResource):
 
 
 def register_auth_api(api: ProblemApi, auth: AuthComponents) -> None:
-    """Mount the token endpoints, the JWKS, users, API keys and key rotation."""
+    """Mount the token endpoints, the caller's account, the JWKS, users, API keys, key rotation."""
     resources: list[tuple[type[AuthResource], str]] = [
         (TokenResource, "/api/v1/auth/token"),
         (RefreshResource, "/api/v1/auth/refresh"),
         (LogoutResource, "/api/v1/auth/logout"),
+        (MeResource, "/api/v1/auth/me"),
+        (PasswordResource, "/api/v1/auth/password"),
         (JwksResource, "/.well-known/jwks.json"),
         (SigningKeyRotationResource, "/api/v1/auth/signing-keys/rotate"),
         (UsersResource, "/api/v1/auth/users"),

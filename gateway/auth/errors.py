@@ -21,6 +21,15 @@ class InvalidCredentials(Unauthorized):
         super().__init__("Invalid username or password")
 
 
+class AccountDisabled(Unauthorized):
+    """A still-valid access token of a user who has been disabled since it was issued."""
+
+    slug = "account-disabled"
+
+    def __init__(self) -> None:
+        super().__init__("This account is disabled")
+
+
 class RefreshTokenRejected(Unauthorized):
     """The refresh token is unknown, spent, expired or revoked."""
 
@@ -42,16 +51,41 @@ class InvalidApiKey(Unauthorized):
 class PasswordRefused(ValidationFailed):
     """A new password breaks the password policy: too short or long, blank, or guessable."""
 
-    #: The field every refusal names, in the API (``errors``) and in the CLI's message.
-    field = "password"
-
-    def __init__(self, message: str, *, code: str) -> None:
+    def __init__(self, message: str, *, code: str, field: str = "password") -> None:
         super().__init__(
-            [{"field": self.field, "message": message, "code": code}],
+            [{"field": field, "message": message, "code": code}],
             detail=f"Password refused: {message}",
         )
+        #: The field the refusal names, in the API (``errors``) and in the CLI's message:
+        #: ``password`` where a password is set, ``new_password`` where one's own is changed.
+        self.field = field
         self.message = message
         self.code = code
+
+
+class CurrentPasswordWrong(ValidationFailed):
+    """A password change whose ``current_password`` is not the user's password."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            [
+                {
+                    "field": "current_password",
+                    "message": "is not your current password",
+                    "code": "password_mismatch",
+                }
+            ],
+            detail="The current password is wrong",
+        )
+
+
+class NoPasswordToChange(Forbidden):
+    """An API key asked to change a password: keys have none."""
+
+    slug = "no-password"
+
+    def __init__(self) -> None:
+        super().__init__("Only a signed-in user has a password to change; API keys have none")
 
 
 class UsernameTaken(Conflict):

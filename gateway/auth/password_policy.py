@@ -1,7 +1,8 @@
 """Which passwords may be set: long enough, something visible, and not easy to guess.
 
-One policy for every way a password is set (the users API, the CLI's
-``create-user``, ``ensure-admin`` and ``reset-password``), applied by
+One policy for every way a password is set (the users API, a user changing
+their own at ``/api/v1/auth/password``, the CLI's ``create-user``,
+``ensure-admin`` and ``reset-password``), applied by
 :class:`~gateway.auth.service.AccountService`, because it needs what a request
 body does not always carry: the username and the role.
 
@@ -81,23 +82,30 @@ class PasswordPolicy:
     def __init__(self, *, product_words: Iterable[str] = PRODUCT_WORDS) -> None:
         self._product_words = tuple(product_words)
 
-    def check(self, password: str, *, username: str, role: str) -> None:
-        """Refuse ``password`` for the user ``username`` with ``role``, or return."""
+    def check(self, password: str, *, username: str, role: str, field: str = "password") -> None:
+        """Refuse ``password`` for the user ``username`` with ``role``, or return.
+
+        ``field`` is the request field a refusal names (``new_password`` when users
+        change their own).
+        """
         if len(password) < PASSWORD_MIN_LENGTH:
             raise PasswordRefused(
                 f"String should have at least {PASSWORD_MIN_LENGTH} characters",
                 code="string_too_short",
+                field=field,
             )
         if len(password) > PASSWORD_MAX_LENGTH:
             raise PasswordRefused(
                 f"String should have at most {PASSWORD_MAX_LENGTH} characters",
                 code="string_too_long",
+                field=field,
             )
         if not any(shown(character) for character in password):
             raise PasswordRefused(
                 "must contain visible characters, not only spaces or invisible ones",
                 code="password_blank",
+                field=field,
             )
         result = _estimate(password, context_words(username, role, self._product_words))
         if int(result["score"]) < MIN_SCORE:
-            raise PasswordRefused(_advice(result), code="password_guessable")
+            raise PasswordRefused(_advice(result), code="password_guessable", field=field)

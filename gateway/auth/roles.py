@@ -32,8 +32,13 @@ def scope_descriptions() -> dict[str, str]:
     return described
 
 
-#: Every scope, in the order tokens list them.
-SCOPES: tuple[str, ...] = tuple(scope_descriptions())
+#: One's own account: who one is and what one may do, one's password. Signing in grants
+#: it, not a role or a key: the gateway adds it to every caller it authenticates
+#: (``gateway.auth.credentials``), so it is in no token, no role and no key, and nobody
+#: grants it. The gateway's contract defines it, like every scope an operation names.
+ACCOUNT_SCOPE = "account:self"
+#: Every scope a role or a key may hold, in the order tokens list them.
+SCOPES: tuple[str, ...] = tuple(scope for scope in scope_descriptions() if scope != ACCOUNT_SCOPE)
 #: The role table: what each role may do.
 ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     role: tuple(scope for scope in SCOPES if scope in role_scopes().get(role, ())) for role in ROLES
@@ -51,6 +56,24 @@ def ordered_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
     return tuple(scope for scope in SCOPES if scope in wanted)
 
 
+def described_scopes(scopes: Iterable[str]) -> list[dict[str, str]]:
+    """``{"scope", "description"}`` for each known scope among ``scopes``, sorted by scope.
+
+    The description is the one the scope's contract gives, as a sentence.
+    """
+    descriptions = scope_descriptions()
+    return [
+        {"scope": scope, "description": _sentence(descriptions[scope])}
+        for scope in sorted(set(scopes))
+        if scope in descriptions
+    ]
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:]
+
+
 def scope_string(scopes: Iterable[str]) -> str:
     """Scopes as the space-separated ``scope`` claim (RFC 8693 style)."""
     return " ".join(ordered_scopes(scopes))
@@ -65,6 +88,7 @@ def rbac_tables_markdown() -> str:
     ]
     lines += ["", "| scope | allows |", "|---|---|"]
     lines += [f"| `{scope}` | {descriptions[scope]} |" for scope in SCOPES]
+    lines.append(f"| `{ACCOUNT_SCOPE}` | {descriptions[ACCOUNT_SCOPE]} |")
     lines += ["", "| operation | scope | viewer | agent | admin |", "|---|---|---|---|---|"]
     methods = ("GET", "POST", "PUT", "PATCH", "DELETE")
     for service in sorted(load_services(), key=lambda service: service.route is None):
@@ -82,7 +106,9 @@ def rbac_tables_markdown() -> str:
                 continue  # the service's own operational endpoints are not routed
             scope = operation.scope
             cells = [
-                "public" if scope is None else ("yes" if scope in ROLE_SCOPES[role] else "403")
+                "public"
+                if scope is None
+                else ("yes" if scope in (*ROLE_SCOPES[role], ACCOUNT_SCOPE) else "403")
                 for role in ROLES
             ]
             lines.append(

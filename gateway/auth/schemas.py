@@ -18,7 +18,8 @@ from pydantic import (
 
 from gateway.auth.models import ApiKey, User
 from gateway.auth.password_policy import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
-from gateway.auth.roles import SCOPES, Role, ordered_scopes
+from gateway.auth.roles import SCOPES, Role, described_scopes, ordered_scopes
+from gateway.auth.service import Account
 from gateway.auth.signing import AccessToken, Rotation
 from shared.text import StorableText, clean_label
 
@@ -80,6 +81,46 @@ class TokenResponse(BaseModel):
             expires_in=access.expires_in,
             refresh_token=refresh_token,
             scope=access.scope,
+        )
+
+
+class PasswordChange(RequestBody):
+    """``POST /api/v1/auth/password``: the signed-in user's own password."""
+
+    # Loose like a login's: a wrong current password is checked, and counted, as one.
+    current_password: Annotated[
+        Text, StringConstraints(min_length=1, max_length=PASSWORD_MAX_LENGTH)
+    ]
+    new_password: NewPassword
+
+
+class AllowedScope(BaseModel):
+    """One thing a caller may do: a scope and what it allows."""
+
+    scope: str
+    description: str
+
+
+class AccountOut(BaseModel):
+    """``GET /api/v1/auth/me``: who the caller is and what it may do."""
+
+    id: str
+    username: str
+    role: str
+    kind: Literal["user", "api_key"]
+    scopes: list[str]
+    allowed: list[AllowedScope]
+
+    @classmethod
+    def of(cls, account: Account) -> AccountOut:
+        """The public view of ``account``, each scope described from its contract."""
+        return cls(
+            id=account.id,
+            username=account.username,
+            role=account.role,
+            kind="api_key" if account.kind == "api_key" else "user",
+            scopes=list(account.scopes),
+            allowed=[AllowedScope(**entry) for entry in described_scopes(account.scopes)],
         )
 
 

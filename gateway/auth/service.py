@@ -31,11 +31,15 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from gateway.auth.errors import (
+    AccountDisabled,
     ApiKeyNotFound,
+    CurrentPasswordWrong,
     GrantBeyondOwnScopes,
     InvalidApiKey,
     InvalidCredentials,
     LastAdminRequired,
+    NoPasswordToChange,
+    PasswordRefused,
     RefreshTokenRejected,
     UsernameTaken,
     UserNotFound,
@@ -43,15 +47,28 @@ from gateway.auth.errors import (
 from gateway.auth.models import ApiKey, Clock, User, utc_now
 from gateway.auth.password_policy import PasswordPolicy
 from gateway.auth.passwords import PasswordHasher
-from gateway.auth.roles import ordered_scopes, scopes_for_role
+from gateway.auth.roles import API_KEY_ROLE, ordered_scopes, scopes_for_role
 from gateway.auth.signing import AccessToken, AccessTokenIssuer
 from gateway.auth.store import AuthStore, AuthTransaction, UsernameInUse
 from shared.auth import Principal
+from shared.errors import Unauthorized
 
 KEY_MARK = "clt"
 _KEY_FORMAT = re.compile(r"clt_(?P<prefix>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})")
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Account:
+    """Who a caller is and the scopes it holds, as of now (not as of its token)."""
+
+    id: str
+    username: str
+    role: str
+    #: ``user`` or ``api_key``.
+    kind: str
+    scopes: tuple[str, ...]
 
 
 def check_grant(granted_by: Principal | None, scopes: Iterable[str]) -> None:
@@ -184,6 +201,73 @@ class AccountService:
                 tx.revoke_user_families(user_id, "password changed")
         return updated
 
+    def account(self, principal: Principal) -> Account:
+        """The account ``principal`` acts for: a user as stored now, or an API key."""
+        if principal.kind == "api_key":
+            return Account(
+                id=principal.subject,
+                username=principal.name,
+                role=API_KEY_ROLE,
+                kind="api_key",
+                scopes=tuple(sorted(ordered_scopes(principal.scopes))),
+            )
+        user = self.enabled_user(principal)
+        return Account(
+            id=str(user.id),
+            username=user.username,
+            role=user.role,
+            kind="user",
+            scopes=tuple(sorted(scopes_for_role(user.role))),
+        )
+
+    def enabled_user(self, principal: Principal) -> User:
+        """The user ``principal`` names, read now; 401 if disabled (or gone) since the token."""
+        try:
+            user = self.get_user(uuid.UUID(principal.subject))
+        except (ValueError, UserNotFound):
+            raise Unauthorized("The token names no user") from None
+        if user.disabled:
+            raise AccountDisabled()
+        return user
+
+    def change_own_password(
+        self,
+        user: User,
+        current_password: str,
+        new_password: str,
+        *,
+        kept_session: uuid.UUID | None,
+    ) -> None:
+        """Set ``user``'s password if ``current_password`` is theirs; end their other sessions.
+
+        :class:`CurrentPasswordWrong` (422, ``current_password``) otherwise, or when
+        the password changed since ``user`` was read; the new one must differ from
+        it and meet the policy (:class:`PasswordRefused` naming ``new_password``).
+        Every refresh token family of the user but ``kept_session`` is revoked.
+        """
+        if not self._passwords.verify(user.password_hash, current_password):
+            raise CurrentPasswordWrong()
+        if new_password == current_password:
+            raise PasswordRefused(
+                "must differ from the current password",
+                code="password_unchanged",
+                field="new_password",
+            )
+        self._policy.check(
+            new_password, username=user.username, role=user.role, field="new_password"
+        )
+        new_hash = self._passwords.hash(new_password)
+        with self._store.transaction() as tx:
+            # Only over the hash that was checked: a change made meanwhile wins, and this
+            # request's current password is no longer current.
+            if not tx.replace_password_hash(user.id, user.password_hash, new_hash):
+                raise CurrentPasswordWrong()
+            ended = tx.revoke_user_families_except(user.id, kept_session, "password changed")
+        logger.info(
+            "password changed by its user",
+            extra={"user_id": str(user.id), "sessions_ended": ended},
+        )
+
     def ensure_admin(self, username: str, password: str) -> User | None:
         """Create the first admin unless any admin exists; the new admin, or ``None``."""
         with self._store.transaction() as tx:
@@ -256,7 +340,6 @@ class SessionService:
             if self._throttle is not None:
                 self._throttle.record_failure(username)
             raise
-        access = self._issuer.token_for_user(user)
         refresh_token = new_refresh_token()
         now = self._clock()
         with self._store.transaction() as tx:
@@ -264,7 +347,7 @@ class SessionService:
             tx.add_refresh_token(
                 family_id, refresh_token_hash(refresh_token), now, now + self._refresh_ttl
             )
-        return TokenPair(access, refresh_token)
+        return TokenPair(self._issuer.token_for_user(user, session_id=family_id), refresh_token)
 
     def refresh(self, refresh_token: str) -> TokenPair:
         """Spend ``refresh_token`` for a new pair; reuse of a spent one revokes its family."""
@@ -273,14 +356,15 @@ class SessionService:
         now = self._clock()
         # The transaction commits even when the answer is 401, so a revocation sticks.
         with self._store.transaction() as tx:
-            user = self._rotate(tx, presented, successor, now)
-        if user is None:
+            rotated = self._rotate(tx, presented, successor, now)
+        if rotated is None:
             raise RefreshTokenRejected()
-        return TokenPair(self._issuer.token_for_user(user), successor)
+        user, family_id = rotated
+        return TokenPair(self._issuer.token_for_user(user, session_id=family_id), successor)
 
     def _rotate(
         self, tx: AuthTransaction, presented: bytes, successor: str, now: datetime
-    ) -> User | None:
+    ) -> tuple[User, uuid.UUID] | None:
         # The row lock makes concurrent refreshes of one token take turns: the
         # first spends it, the others then find it spent.
         state = tx.lock_refresh_token(presented)
@@ -303,12 +387,40 @@ class SessionService:
         tx.add_refresh_token(
             state.family_id, refresh_token_hash(successor), now, now + self._refresh_ttl
         )
-        return user
+        return user, state.family_id
 
     def logout(self, refresh_token: str) -> None:
         """Revoke the family of ``refresh_token``; unknown tokens are ignored."""
         with self._store.transaction() as tx:
             tx.revoke_family_of(refresh_token_hash(refresh_token), "logout")
+
+    def change_password(
+        self,
+        principal: Principal,
+        current_password: str,
+        new_password: str,
+        *,
+        session_id: uuid.UUID | None,
+    ) -> None:
+        """The signed-in user changes their password; their other sessions end.
+
+        A wrong ``current_password`` counts as a failed login of the account (the
+        throttle answers 429 past its limit, as at login). ``session_id`` is the
+        session the request comes from, which stays signed in; ``None`` ends all.
+        """
+        if principal.kind != "user":
+            raise NoPasswordToChange()
+        user = self._accounts.enabled_user(principal)
+        if self._throttle is not None:
+            self._throttle.check(user.username)
+        try:
+            self._accounts.change_own_password(
+                user, current_password, new_password, kept_session=session_id
+            )
+        except CurrentPasswordWrong:
+            if self._throttle is not None:
+                self._throttle.record_failure(user.username)
+            raise
 
 
 @dataclass(frozen=True)

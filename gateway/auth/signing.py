@@ -243,6 +243,9 @@ class SigningKeyRing:
 
 #: ``typ`` header of an OAuth 2.0 access token in JWT form (RFC 9068).
 JWT_TYPE = "at+jwt"
+#: The claim naming the session (refresh token family) a user's token was issued in,
+#: as OpenID Connect names a session.
+SESSION_CLAIM = "sid"
 
 
 @dataclass(frozen=True)
@@ -297,14 +300,22 @@ class AccessTokenIssuer:
         self._clock = clock
 
     def token_for_principal(
-        self, principal: Principal, ttl_seconds: int | None = None
+        self,
+        principal: Principal,
+        ttl_seconds: int | None = None,
+        *,
+        session_id: uuid.UUID | None = None,
     ) -> AccessToken:
-        """A token naming ``principal``, valid for ``ttl_seconds`` (default: access TTL)."""
+        """A token naming ``principal``, valid for ``ttl_seconds`` (default: access TTL).
+
+        ``session_id`` (the login's refresh token family) becomes the ``sid`` claim:
+        it tells which session a request comes from (a password change keeps it).
+        """
         ttl = self._ttl_seconds if ttl_seconds is None else ttl_seconds
         now = int(self._clock().timestamp())
         scope = scope_string(principal.scopes)
         token_id = uuid.uuid4().hex
-        claims = {
+        claims: dict[str, Any] = {
             "iss": self._issuer,
             "aud": self._audience,
             "sub": principal.subject,
@@ -317,6 +328,8 @@ class AccessTokenIssuer:
             "exp": now + ttl,
             "jti": token_id,
         }
+        if session_id is not None:
+            claims[SESSION_CLAIM] = str(session_id)
         key = self._keys.signing_key()
         token = jwt.encode(
             claims,
@@ -326,6 +339,6 @@ class AccessTokenIssuer:
         )
         return AccessToken(token=token, expires_in=ttl, scope=scope, token_id=token_id)
 
-    def token_for_user(self, user: User) -> AccessToken:
-        """An access token for a logged-in user."""
-        return self.token_for_principal(user_principal(user))
+    def token_for_user(self, user: User, *, session_id: uuid.UUID | None = None) -> AccessToken:
+        """An access token for a logged-in user, in the session ``session_id``."""
+        return self.token_for_principal(user_principal(user), session_id=session_id)

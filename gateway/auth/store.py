@@ -226,6 +226,17 @@ class AuthTransaction:
         )
         return int(self._cursor.rowcount)
 
+    def revoke_user_families_except(
+        self, user_id: uuid.UUID, kept: uuid.UUID | None, reason: str
+    ) -> int:
+        """Revoke every live family of ``user_id`` but ``kept`` (none kept if None); how many."""
+        self._cursor.execute(
+            "UPDATE refresh_token_families SET revoked_at = now(), revoked_reason = %s"
+            " WHERE user_id = %s AND revoked_at IS NULL AND id IS DISTINCT FROM %s",
+            (reason, user_id, kept),
+        )
+        return int(self._cursor.rowcount)
+
     # --- API keys ----------------------------------------------------------
 
     def insert_api_key(self, key: ApiKey) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from gateway.edge.breaker import CircuitBreaker, CircuitOpen, State
 from shared.discovery import Instance
@@ -28,6 +28,19 @@ BREAKER_TRANSITIONS = Counter(
     "Circuit breaker state changes, per service instance.",
     ["service", "instance", "state"],
 )
+BREAKER_OPEN = Gauge(
+    "gateway_upstream_breaker_open",
+    "1 while a breaker of a service instance refuses calls (open or half-open), else 0;"
+    " the highest over the gateway's workers.",
+    ["service", "instance"],
+    multiprocess_mode="livemax",
+)
+
+
+def _record_breaker_state(instance: Instance, state: State) -> None:
+    """Count a breaker's change and show whether it now refuses calls."""
+    BREAKER_TRANSITIONS.labels(instance.service, instance.id, state.value).inc()
+    BREAKER_OPEN.labels(instance.service, instance.id).set(state is not State.CLOSED)
 
 
 class NoInstanceLeft(Exception):
@@ -70,13 +83,13 @@ class Balancer:
                 f"{instance.service} at {instance.url}",
                 fail_max=self._fail_max,
                 reset_seconds=self._reset_seconds,
-                on_change=lambda state: BREAKER_TRANSITIONS.labels(
-                    instance.service, instance.id, state.value
-                ).inc(),
+                on_change=lambda state: _record_breaker_state(instance, state),
                 **options,
             )
             # setdefault is atomic: two threads racing here end up with one breaker.
             breaker = self._breakers.setdefault(instance.id, created)
+            if breaker is created:
+                BREAKER_OPEN.labels(instance.service, instance.id).set(0)
         return breaker
 
     def in_flight(self, instance: Instance) -> int:

@@ -10,13 +10,19 @@ dead instance is skipped and a dead service fails fast with 503 and
 where they are safe, within a budget (:mod:`gateway.edge.retries`).
 Transport failures become problems: refused or open circuit → 503,
 timeout → 504, broken answer → 502.
+
+An answer that announces its length (``Content-Length``) is read whole before
+it is sent on, as every JSON answer is. One that does not (``Transfer-Encoding:
+chunked``: a service streaming a CSV export) is relayed as it arrives
+(:class:`StreamedBody`), so the gateway holds one piece of it at a time however
+large it is.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import urllib3
@@ -99,13 +105,54 @@ class UpstreamTimeouts:
     read: float = 10.0
 
 
+#: Bytes of a streamed answer read from the service at a time.
+STREAM_CHUNK_BYTES = 65_536
+
+
+class StreamedBody:
+    """An answer's body, read from the service as the client takes it.
+
+    Iterating yields what arrives; the connection goes back to the pool once the
+    body has been read to its end. :meth:`close` (called by the WSGI server when
+    the client goes away, or when the answer is not sent at all) closes a
+    connection whose body was not read to its end, as it cannot carry another
+    request. A service that breaks off mid-body raises here, so the client's
+    connection is cut too instead of ending as if the body were complete.
+    """
+
+    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+        self._response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._response.stream(STREAM_CHUNK_BYTES, decode_content=False)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Give the connection back to the pool, closed first if its body was not all read."""
+        if not self._response.closed:
+            self._response.close()
+        self._response.release_conn()
+
+
 @dataclass(frozen=True)
 class UpstreamResponse:
-    """What a service answered, ready to be sent on."""
+    """What a service answered, ready to be sent on: its body whole, or as it streams."""
 
     status: int
     headers: list[tuple[str, str]]
-    body: bytes
+    body: bytes | StreamedBody
+
+
+def announces_length(method: str, status: int, headers: Mapping[str, str]) -> bool:
+    """Whether the answer's body is bounded up front (a length, or no body at all)."""
+    return (
+        "Content-Length" in headers
+        or method == "HEAD"
+        or status in (204, 304)
+        or 100 <= status < 200
+    )
 
 
 def connection_tokens(headers: Mapping[str, str]) -> set[str]:
@@ -247,7 +294,14 @@ class UpstreamClient:
                     headers=headers,
                     redirect=False,
                     timeout=timeout,
+                    preload_content=False,
                 )
+                answer: bytes | StreamedBody
+                if announces_length(method, response.status, response.headers):
+                    answer = response.read()
+                    response.release_conn()
+                else:
+                    answer = StreamedBody(response)
         except HTTPError as error:
             lease.breaker.record_failure(trial=lease.trial)
             outcome = transport_problem(instance.service, error, read_timeout)[0]
@@ -258,7 +312,7 @@ class UpstreamClient:
         else:
             lease.breaker.record_success(trial=lease.trial)
             outcome = f"{response.status // 100}xx"
-            return UpstreamResponse(response.status, list(response.headers.items()), response.data)
+            return UpstreamResponse(response.status, list(response.headers.items()), answer)
         finally:
             UPSTREAM_DURATION.labels(instance.service, instance.id, outcome).observe(
                 time.perf_counter() - started
@@ -329,6 +383,8 @@ class UpstreamClient:
                     and repeatable
                     and self._again(service, instances, tried, str(response.status))
                 ):
+                    if isinstance(response.body, StreamedBody):
+                        response.body.close()
                     continue
                 return response
         finally:

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pika
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from shared.events.envelope import Event, InvalidEvent
 from shared.events.topology import ConsumerQueues, declare_consumer_queues
@@ -51,6 +52,11 @@ RETRIED = Counter("events_retried_total", "Events sent to the retry queue", ["co
 DEAD_LETTERED = Counter(
     "events_dead_lettered_total", "Events sent to the dead-letter queue", ["consumer", "reason"]
 )
+QUEUED = Gauge(
+    "events_queue_messages",
+    "Messages waiting in a consumer's queues: main (not delivered yet), dead (for a human)",
+    ["consumer", "queue"],
+)
 LAG = Histogram(
     "event_lag_seconds",
     "From the event's time to the commit that applied it",
@@ -71,6 +77,8 @@ class ConsumerOptions:
     #: Delay before the first retry; each later one doubles, up to ``retry_max_seconds``.
     retry_base_seconds: float = 1.0
     retry_max_seconds: float = 300.0
+    #: How often the depth of the main and dead-letter queues is read for the metrics.
+    depth_seconds: float = 5.0
 
 
 @dataclass
@@ -121,12 +129,17 @@ class EventConsumer:
             self._channel.basic_qos(prefetch_count=self._options.prefetch)
             self._retry_channel = connection.channel()
             self._retry_channel.confirm_delivery()
+            depth_channel = connection.channel()
             on_ready()
             batch: list[_Delivery] = []
+            measured = -self._options.depth_seconds
             for method, properties, body in self._channel.consume(
                 self._queues.main, inactivity_timeout=self._options.idle_seconds
             ):
                 on_tick()
+                if time.monotonic() - measured >= self._options.depth_seconds:
+                    self._measure_depth(depth_channel)
+                    measured = time.monotonic()
                 if method is None:
                     self._flush(batch)
                     if stopping.is_set():
@@ -147,6 +160,12 @@ class EventConsumer:
             current_event_id.set("-")
             if connection.is_open:
                 connection.close()
+
+    def _measure_depth(self, channel: Any) -> None:
+        """Read how many messages wait in the main and dead-letter queues (passive declares)."""
+        for kind, queue in (("main", self._queues.main), ("dead", self._queues.dead)):
+            declared = channel.queue_declare(queue, passive=True)
+            QUEUED.labels(self._name, kind).set(declared.method.message_count)
 
     def _decode(self, tag: int, properties: Any, body: bytes) -> _Delivery | None:
         try:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 
 from flask import Flask, Response, jsonify
+from prometheus_client import Gauge
 
 from shared.errors import PROBLEM_TYPE_BASE
 from shared.web.errors import problem_response
@@ -33,6 +34,16 @@ def run_checks(checks: Mapping[str, HealthCheck]) -> dict[str, str]:
     return results
 
 
+#: What the last ``/readyz`` said, so an alert sees a web process that is up but not ready
+#: (probes call it: Kubernetes, compose's healthcheck). The lowest over the live workers.
+READY = Gauge(
+    "service_ready",
+    "1 if the last /readyz found every dependency answering, 0 if not",
+    ["service"],
+    multiprocess_mode="livemin",
+)
+
+
 def passed(result: str) -> bool:
     """Whether a check's result leaves the process ready."""
     return result == "ok" or result.startswith(DEGRADED)
@@ -49,6 +60,7 @@ def register_health(app: Flask, service: str, checks: Mapping[str, HealthCheck])
     def readyz() -> Response:
         results = run_checks(checks)
         failing = sorted(name for name, result in results.items() if not passed(result))
+        READY.labels(service).set(not failing)
         if not failing:
             return jsonify(status="ready", service=service, checks=results)
         logger.warning("not ready: %s", results)

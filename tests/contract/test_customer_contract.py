@@ -27,12 +27,22 @@ from schemathesis import Case
 from schemathesis.checks import positive_data_acceptance
 
 from customer_service.app import OPENAPI_PATH, create_app
+from customer_service.csv_files import EXPORT_COLUMNS, IMPORTABLE_FIELDS, TAGS_FIELD
 from customer_service.fields import MAX_ATTRIBUTE_DEPTH
+from customer_service.import_schemas import (
+    MAX_MAPPED_COLUMNS,
+    ImportCreate,
+    ImportJobRead,
+    ImportRowQuery,
+    ImportRowRead,
+    RowError,
+)
 from customer_service.schemas import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     PHONE_PATTERN,
     CustomerCreate,
+    CustomerExportQuery,
     CustomerQuery,
     CustomerRead,
     CustomerUpdate,
@@ -62,7 +72,13 @@ schema.config.operations = contracts.valid_requests_may_get(
     # A cursor is opaque: every string is schema-valid, but only one the service issued
     # (for the same sort) is accepted; any other is 400 naming `cursor`, as the contract
     # says.
-    (["listCustomers", "listNotes"], ["2xx", "400", "401", "403", "404", "409", "429"]),
+    (
+        ["listCustomers", "listNotes", "listImportRows"],
+        ["2xx", "400", "401", "403", "404", "409", "429"],
+    ),
+    # A schema-valid upload is rarely importable: the mapping must name columns of the
+    # file's own header and the content must be CSV with a data row (422 naming them).
+    (["createImport"], ["2xx", "401", "403", "413", "422", "429"]),
     # Likewise every string is a schema-valid If-Match; only the current ETag (or *)
     # matches, and any other is 412, as documented.
     (
@@ -203,6 +219,7 @@ def _assert_documented(stated: dict[str, Any], documented: dict[str, Any], field
         (CustomerCreate, "CustomerCreate"),
         (CustomerUpdate, "CustomerUpdate"),
         (NoteCreate, "NoteCreate"),
+        (ImportCreate, "ImportCreate"),
     ],
 )
 def test_documented_request_bodies_match_the_models(model: type[BaseModel], name: str) -> None:
@@ -271,7 +288,12 @@ def test_documented_customer_matches_what_the_api_returns() -> None:
 
 @pytest.mark.parametrize(
     ("model", "path"),
-    [(CustomerQuery, "/customers"), (NoteQuery, "/customers/{customer_id}/notes")],
+    [
+        (CustomerQuery, "/customers"),
+        (NoteQuery, "/customers/{customer_id}/notes"),
+        (CustomerExportQuery, "/customers/export"),
+        (ImportRowQuery, "/customers/imports/{import_id}/rows"),
+    ],
 )
 def test_documented_query_parameters_match_the_models(model: type[BaseModel], path: str) -> None:
     assert set(contracts.query_parameters(DOCUMENT, path)) == set(model.model_fields)
@@ -288,3 +310,34 @@ def test_documented_attribute_nesting_ends_where_the_service_stops() -> None:
         schema_name = deeper[0]["items"]["$ref"].rsplit("/", 1)[-1]
     # Containers are allowed down to MAX_ATTRIBUTE_DEPTH; below them only scalars.
     assert depth == MAX_ATTRIBUTE_DEPTH + 1
+
+
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [(ImportJobRead, "ImportJob"), (ImportRowRead, "ImportRow"), (RowError, "ImportRowError")],
+)
+def test_documented_import_answers_match_the_models(model: type[BaseModel], name: str) -> None:
+    documented = COMPONENTS[name]
+
+    assert documented["additionalProperties"] is False
+    assert documented["required"] == list(model.model_fields)
+    assert list(documented["properties"]) == list(model.model_fields)
+
+
+def test_documented_mapping_fields_and_export_columns_are_the_services() -> None:
+    mapping = COMPONENTS["ImportCreate"]["properties"]["mapping"]
+    fields = re.fullmatch(r"\^\((.*)\|attributes.*\)\$", mapping["additionalProperties"]["pattern"])
+
+    assert fields is not None
+    assert fields.group(1).split("|") == [*IMPORTABLE_FIELDS, TAGS_FIELD]
+    assert mapping["maxProperties"] == MAX_MAPPED_COLUMNS
+    # The export's columns are a customer's fields, in the order the document lists them.
+    assert list(EXPORT_COLUMNS) == COMPONENTS["Customer"]["required"]
+
+
+def test_the_export_takes_the_lists_filters() -> None:
+    listed = contracts.query_parameters(DOCUMENT, "/customers")
+    exported = contracts.query_parameters(DOCUMENT, "/customers/export")
+
+    assert {name: listed[name] for name in exported} == exported
+    assert set(listed) - set(exported) == {"limit", "cursor"}

@@ -109,3 +109,31 @@ class CustomerApi:
         return self.client.get(
             f"/customers/{customer_id}/notes?{query}", headers=self.headers(role)
         )
+
+    def submit_import(
+        self,
+        content: str,
+        mapping: dict[str, str] | None = None,
+        role: str = "admin",
+        filename: str = "customers.csv",
+    ) -> TestResponse:
+        """``POST /customers/imports``; the mapping defaults to each header column as itself."""
+        if mapping is None:
+            header = content.removeprefix("\ufeff").splitlines()[0].split(",")
+            mapping = {column: column for column in header}
+        body = {"filename": filename, "mapping": mapping, "content": content}
+        return self.client.post("/customers/imports", json=body, headers=self.headers(role))
+
+    def import_job(self, job_id: str, role: str = "admin") -> TestResponse:
+        """``GET /customers/imports/{id}``."""
+        return self.client.get(f"/customers/imports/{job_id}", headers=self.headers(role))
+
+    def import_rows(self, job_id: str, query: str = "", role: str = "admin") -> TestResponse:
+        """``GET /customers/imports/{id}/rows?{query}``."""
+        return self.client.get(
+            f"/customers/imports/{job_id}/rows?{query}", headers=self.headers(role)
+        )
+
+    def export(self, query: str = "", role: str = "admin", **options: Any) -> TestResponse:
+        """``GET /customers/export?{query}``; ``buffered=False`` to read it as it streams."""
+        return self.client.get(f"/customers/export?{query}", headers=self.headers(role), **options)

@@ -18,7 +18,7 @@ from customer_service.app import OPENAPI_PATH
 from shared.contract import Contract, Operation
 from shared.services import service_named
 from shared.web.app import OPERATIONAL_PATHS
-from tests.customer_service.api_client import CustomerApi, customer_fields, problem
+from tests.customer_service.api_client import CustomerApi, customer_fields, problem, unique_email
 from tests.support.tokens import TestIssuer
 
 CONTRACT = Contract.load(OPENAPI_PATH)
@@ -29,7 +29,10 @@ GRANTS = service_named("customer").grants
 
 
 def call(api: CustomerApi, operation: Operation, headers: dict[str, str]) -> TestResponse:
-    """Call ``operation`` on a customer made for it, with a harmless body where one is expected."""
+    """Call ``operation`` on a customer (or import) made for it, with a harmless body."""
+    if "{import_id}" in operation.path:
+        queued = api.submit_import(f"name,email\r\nAda,{unique_email()}\r\n")
+        return send(api, operation, headers, queued.get_json()["id"])
     customer = api.create_ok()
     if operation.operation_id == "restoreCustomer":
         api.delete(customer["id"])
@@ -37,11 +40,17 @@ def call(api: CustomerApi, operation: Operation, headers: dict[str, str]) -> Tes
 
 
 def send(
-    api: CustomerApi, operation: Operation, headers: dict[str, str], customer_id: object
+    api: CustomerApi, operation: Operation, headers: dict[str, str], resource_id: object
 ) -> TestResponse:
-    """One request for ``operation`` on ``customer_id``."""
-    path = operation.path.format(customer_id=customer_id)
-    body = {"body": "hi"} if path.endswith("notes") else customer_fields()
+    """One request for ``operation`` on the customer or import ``resource_id``."""
+    path = operation.path.format(customer_id=resource_id, import_id=resource_id)
+    body: dict[str, object] = {"body": "hi"} if path.endswith("notes") else customer_fields()
+    if operation.operation_id == "createImport":
+        body = {
+            "filename": "one.csv",
+            "mapping": {"name": "name", "email": "email"},
+            "content": f"name,email\r\nAda,{unique_email()}\r\n",
+        }
     if operation.method == "PATCH":
         body = {"city": "York"}
         headers = {**headers, "If-Match": "*"}

@@ -7,7 +7,6 @@ from flask import Flask
 
 import customer_service.app
 from customer_service.app import create_app
-from customer_service.service import CustomerService
 from customer_service.settings import Settings
 from shared.contract import ContractError
 from tests.support.tokens import TestIssuer
@@ -18,8 +17,8 @@ def test_a_route_the_contract_does_not_declare_stops_the_app_at_creation(
 ) -> None:
     register_api = customer_service.app.register_api
 
-    def register_api_and_an_export(app: Flask, service: CustomerService) -> None:
-        register_api(app, service)
+    def register_api_and_an_export(app: Flask, *services: object) -> None:
+        register_api(app, *services)
 
         @app.get("/customers/<uuid:customer_id>/export")
         def export_customer(customer_id: str) -> str:

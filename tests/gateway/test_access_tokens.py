@@ -64,7 +64,7 @@ def test_a_token_verifies_like_a_service_would_and_names_the_user(
     assert principal.token_id
 
 
-def test_a_token_carries_the_documented_claims(client, login, auth):
+def test_a_token_carries_the_documented_claims(client, login, auth, query):
     answer = login("viewer")
     token = answer["access_token"]
 
@@ -72,8 +72,11 @@ def test_a_token_carries_the_documented_claims(client, login, auth):
     header = jwt.get_unverified_header(token)
 
     assert set(claims) == {
-        "iss", "aud", "sub", "name", "role", "scope", "kind", "iat", "nbf", "exp", "jti",
+        "iss", "aud", "sub", "name", "role", "scope", "kind", "iat", "nbf", "exp", "jti", "sid",
     }  # fmt: skip
+    # The session: the refresh token family this login started.
+    families = query("SELECT id FROM refresh_token_families WHERE user_id = %s", (claims["sub"],))
+    assert [str(row["id"]) for row in families] == [claims["sid"]]
     assert claims["iss"] == "clientele-gateway"
     assert claims["aud"] == "clientele"
     assert claims["exp"] - claims["iat"] == 900

@@ -21,11 +21,13 @@ def test_a_bearer_token_is_verified_and_forwarded_as_it_came(auth, login):
 
     assert authentication.bearer_token == token
     assert authentication.principal.role == "viewer"
+    # The role's scopes, and one's own account, which signing in grants.
     assert authentication.principal.scopes == {
         "customers:read",
         "search:read",
         "analytics:read",
         "nlp:read",
+        "account:self",
     }
 
 
@@ -38,13 +40,14 @@ def test_an_api_key_becomes_a_short_lived_token_services_accept(auth, client, ap
 
     assert principal.kind == "api_key"
     assert principal.subject == str(api_key.record.id)
-    assert principal.scopes == {"customers:read", "customers:write"}
+    assert principal.scopes == {"customers:read", "customers:write", "account:self"}
     downstream = service_verifier(client).verify(bearer)
     assert downstream.kind == "api_key"
     assert downstream.role == "api_key"
     assert downstream.subject == str(api_key.record.id)
     assert downstream.name == "reporting"
-    assert downstream.scopes == principal.scopes
+    # The minted token carries the key's own scopes: the account scope is the gateway's.
+    assert downstream.scopes == {"customers:read", "customers:write"}
     assert downstream.token_id == principal.token_id
     claims = jwt.decode(bearer, options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 60

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 
 from gateway.edge.balancer import Balancer, NoInstanceLeft
 from gateway.edge.breaker import CircuitOpen, State
@@ -101,3 +102,26 @@ def test_the_retry_budget_is_a_share_of_recent_requests_plus_a_floor() -> None:
     assert not budget.try_spend()
     clock.now += 5  # the requests and retries of the first second leave the window
     assert sum(budget.try_spend() for _ in range(5)) == 1
+
+
+def test_the_breaker_gauge_shows_which_instances_refuse_calls() -> None:
+    clock = Clock()
+    pool = balancer(clock)
+    gone = Instance("customer_service", "i-gauge", "http://127.0.0.1:9999")
+
+    def shown() -> float | None:
+        return REGISTRY.get_sample_value(
+            "gateway_upstream_breaker_open", {"service": "customer_service", "instance": "i-gauge"}
+        )
+
+    pool.breaker(gone)
+    assert shown() == 0
+    for _ in range(2):
+        pool.breaker(gone).record_failure()
+    assert shown() == 1
+    clock.now += 10
+    lease = pool.acquire([gone])
+    assert lease.trial
+    assert shown() == 1
+    lease.breaker.record_success(trial=lease.trial)
+    assert shown() == 0

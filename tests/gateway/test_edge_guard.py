@@ -9,10 +9,13 @@ import uuid
 import pytest
 from flask import Flask
 
+from gateway.apidocs import with_api_docs_pages
 from gateway.app import CONTRACT_PATH
+from gateway.console import with_console_pages
 from shared.contract import Contract
 
-GATEWAY_CONTRACT = Contract.load(CONTRACT_PATH)
+#: What the guard checks: the API's contract and the pages declared public beside it.
+GATEWAY_CONTRACT = with_api_docs_pages(with_console_pages(Contract.load(CONTRACT_PATH)))
 _CONVERTER = re.compile(r"<(?:(?P<kind>[a-z]+):)?(?P<name>[a-z_]+)>")
 CHECKED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 

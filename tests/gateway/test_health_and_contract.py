@@ -6,7 +6,9 @@ import re
 
 import jsonschema_rs
 
-OWN_PATHS = re.compile(r"^(/api/v1/auth|/\.well-known|/healthz$|/readyz$|/openapi\.json$)")
+OWN_PATHS = re.compile(
+    r"^(/api/v1/auth|/\.well-known|/healthz$|/readyz$|/openapi\.json$|/api/v1/openapi\.json$)"
+)
 
 
 def test_readiness_reports_postgres_and_redis(client):

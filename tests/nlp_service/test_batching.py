@@ -162,3 +162,36 @@ def test_requests_waiting_during_a_pass_form_the_next_batch(wait: float) -> None
 
     assert model.batches[0] == ["first"]
     assert sorted(model.batches[1]) == sorted(f"t{i}" for i in range(8))
+
+
+def test_pending_texts_are_counted_while_they_wait_and_until_answered_or_failed() -> None:
+    pending = {"texts": 0, "peak": 0}
+    lock = threading.Lock()
+
+    def count(change: int) -> None:
+        with lock:
+            pending["texts"] += change
+            pending["peak"] = max(pending["peak"], pending["texts"])
+
+    release = threading.Event()
+
+    def blocked(texts: list[str]) -> Echo:
+        release.wait(5)
+        if "boom" in texts:
+            raise RuntimeError("device lost")
+        return Echo(tuple(texts))
+
+    batcher = MicroBatcher(blocked, max_texts=2, max_wait_seconds=0.01, on_pending=count)
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(_outcome, batcher, texts) for texts in (["a", "b"], ["c"], ["boom"])]
+        deadline = time.monotonic() + 5
+        while pending["texts"] < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pending["texts"] == 4
+        release.set()
+        outcomes = sorted(future.result() for future in futures)
+
+    # "c" may share the failing pass of "boom" or run alone; "a,b" fills a pass of its own.
+    assert "a,b" in outcomes
+    assert "device lost" in outcomes
+    assert pending == {"texts": 0, "peak": 4}

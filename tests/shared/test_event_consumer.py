@@ -15,6 +15,7 @@ from typing import Any
 
 import pika
 import pytest
+from prometheus_client import REGISTRY
 
 from shared.errors import ServiceUnavailable
 from shared.events.consumer import ATTEMPTS_HEADER, ConsumerOptions, EventConsumer
@@ -145,11 +146,22 @@ def test_a_message_that_is_not_an_event_goes_to_the_dead_letter_queue(
         applied.extend(events)
         return len(events)
 
-    running = Running(EventConsumer(broker.AMQP_URL, queues, apply))
+    running = Running(
+        EventConsumer(
+            broker.AMQP_URL, queues, apply, options=ConsumerOptions(depth_seconds=0.05)
+        )
+    )
     wait_until(lambda: len(applied) == 1 and broker.message_count(queues.dead) == 1)
+    # The queue depths the metrics show follow: the dead letter waits for a human.
+    wait_until(lambda: queued("dead") == 1 and queued("main") == 0)
     running.stop()
 
     assert [e.id for e in applied] == [good.id]
+
+
+def queued(queue: str) -> float | None:
+    """What ``events_queue_messages`` shows for this consumer's ``queue`` (main or dead)."""
+    return REGISTRY.get_sample_value("events_queue_messages", {"consumer": PACKAGE, "queue": queue})
 
 
 def test_a_failing_event_is_retried_then_dead_lettered_while_the_others_go_on(

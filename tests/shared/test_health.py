@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 from flask import Flask
+from flask.testing import FlaskClient
+from prometheus_client import REGISTRY
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -133,5 +135,13 @@ def test_readyz_recovers_when_the_dependency_comes_back(app_with, live_database)
     client = app.test_client()
 
     assert client.get("/readyz").status_code == 503
+    assert shown_ready(client) == 0
     healthy["value"] = True
     assert client.get("/readyz").status_code == 200
+    assert shown_ready(client) == 1
+
+
+def shown_ready(client: FlaskClient) -> float | None:
+    """What the ``service_ready`` metric says of the app behind ``client``."""
+    service = client.get("/healthz").get_json()["service"]
+    return REGISTRY.get_sample_value("service_ready", {"service": service})

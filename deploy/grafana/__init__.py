@@ -1,0 +1,1 @@
+"""Grafana for Clientele: the dashboards, built from Python and provisioned as JSON."""

@@ -1,0 +1,1 @@
+"""Prometheus for Clientele: scrape configurations, alert rules, `make run`'s server."""

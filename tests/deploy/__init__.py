@@ -1,0 +1,1 @@
+"""Tests of what deploys and observes the platform: the files under ``deploy/``."""
