@@ -147,9 +147,7 @@ def test_a_message_that_is_not_an_event_goes_to_the_dead_letter_queue(
         return len(events)
 
     running = Running(
-        EventConsumer(
-            broker.AMQP_URL, queues, apply, options=ConsumerOptions(depth_seconds=0.05)
-        )
+        EventConsumer(broker.AMQP_URL, queues, apply, options=ConsumerOptions(depth_seconds=0.05))
     )
     wait_until(lambda: len(applied) == 1 and broker.message_count(queues.dead) == 1)
     # The queue depths the metrics show follow: the dead letter waits for a human.
