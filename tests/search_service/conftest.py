@@ -65,7 +65,7 @@ def query(search_database: str) -> Iterator[Query]:
 @pytest.fixture
 def empty_index(query: Query) -> None:
     """Start from an empty index: totals and facets count every document."""
-    query("TRUNCATE documents, notes, vocabulary, reindex_jobs, embeddings")
+    query("TRUNCATE documents, suggest_tails, notes, vocabulary, reindex_jobs, embeddings")
 
 
 @pytest.fixture

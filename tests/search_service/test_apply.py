@@ -73,7 +73,7 @@ def test_duplicated_and_shuffled_events_build_the_same_index(
     indexer.apply(in_order)
     expected = index_state(query)
 
-    query("TRUNCATE documents, notes, vocabulary")
+    query("TRUNCATE documents, suggest_tails, notes, vocabulary")
     shuffled = in_order * 3
     random.Random(7).shuffle(shuffled)
     # Batches as the consumer makes them, of uneven sizes, each in one transaction.

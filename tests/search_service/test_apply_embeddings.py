@@ -87,7 +87,7 @@ def test_duplicated_and_shuffled_nlp_and_customer_events_build_the_same_index(
     assert indexer.apply(events) == 6 * 4
     expected = (embeddings(query), query("SELECT customer_id, version FROM documents ORDER BY 1"))
 
-    query("TRUNCATE documents, notes, vocabulary, embeddings")
+    query("TRUNCATE documents, suggest_tails, notes, vocabulary, embeddings")
     shuffled = events * 3
     random.Random(11).shuffle(shuffled)
     applied = sum(

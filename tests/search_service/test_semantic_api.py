@@ -121,7 +121,7 @@ def embedded(
 ) -> dict[str, Any]:
     """Four customers and a note, with the vectors the NLP service gives their texts."""
     with sql_on(search_database) as query:
-        query("TRUNCATE documents, notes, vocabulary, reindex_jobs, embeddings")
+        query("TRUNCATE documents, suggest_tails, notes, vocabulary, reindex_jobs, embeddings")
     histories = {
         name: CustomerHistory({"name": name, **fields}) for name, fields in PROFILES.items()
     }
