@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from gateway.apidocs.contract import public_api_document
 from tests.browser import support
@@ -39,15 +39,6 @@ def test_the_docs_page_carries_its_own_policy(stack: Stack) -> None:
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     # Every other answer keeps the API's own, stricter policy.
     assert api.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's chromium, headless, nothing reaching out to the network."""
-    with sync_playwright() as playwright:
-        browser = support.launch_chromium(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
