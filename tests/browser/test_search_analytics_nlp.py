@@ -126,7 +126,9 @@ def test_search_finds_a_misspelt_customer_suggests_and_filters_by_facet(
     expect(lead).to_have_attribute("aria-pressed", "false")
     lead.click()
     expect(results.locator(".hit")).to_have_count(1)
-    expect(results.get_by_role("link")).to_have_attribute("href", f"/customers/{beta['id']}")
+    expect(results.get_by_role("link", name=f"{word} Beta")).to_have_attribute(
+        "href", f"/customers/{beta['id']}"
+    )
     expect(lead).to_have_attribute("aria-pressed", "true")
     expect(page.get_by_role("button", name="Remove filter Status: lead")).to_be_visible()
     assert "status=lead" in page.url
@@ -135,7 +137,9 @@ def test_search_finds_a_misspelt_customer_suggests_and_filters_by_facet(
     with page.expect_response(lambda response: "mode=hybrid" in response.url) as answer:
         page.get_by_role("radio", name="Both").check()
     assert answer.value.status == 200
-    expect(results.get_by_role("link")).to_have_attribute("href", f"/customers/{beta['id']}")
+    expect(results.get_by_role("link", name=f"{word} Beta")).to_have_attribute(
+        "href", f"/customers/{beta['id']}"
+    )
     assert "mode=hybrid" in page.url
     page_check(page, "search")
     phone_screenshot(page, "search-phone")

@@ -149,6 +149,8 @@ def consumer_exchange() -> Iterator[str]:
     broker.delete_exchange(exchange)
 
 
+# Its own waits (the model's load, then the events) run past the suite's 120 s default.
+@pytest.mark.timeout(300)
 def test_the_consumer_process_publishes_what_it_derives_on_the_exchange(
     start_worker: Callable[..., WorkerProcess], consumer_exchange: str, cache_namespace: str
 ) -> None:
