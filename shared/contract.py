@@ -127,6 +127,12 @@ class Contract:
         operations.sort(key=lambda op: (op.path.count("{"), op.path))
         self.operations: tuple[Operation, ...] = tuple(operations)
 
+    def with_paths(self, paths: dict[str, Any]) -> Contract:
+        """This contract plus ``paths`` (path items added to its own, e.g. public pages)."""
+        document = dict(self.document)
+        document["paths"] = {**(document.get("paths") or {}), **paths}
+        return Contract(document, name=self.name)
+
     @classmethod
     @functools.cache
     def load(cls, path: Path) -> Contract:

@@ -23,6 +23,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, request, send_file
 
 from gateway.apidocs.contract import public_api_document
+from gateway.console.pages import CONSOLE_CSP
 from shared.contract import Contract
 from shared.errors import NotFound
 
@@ -44,21 +45,9 @@ ASSETS: dict[str, Path] = {
 }
 #: Everything from this origin, nothing inline: Swagger UI's styles are its stylesheet
 #: (React sets the rest through the DOM, which the policy allows), no script is inline and
-#: nothing is ``eval``-ed (tests/e2e/test_api_docs.py watches for violations in chromium).
-#: Its icons are ``data:`` images; "Try it out" calls this origin only.
-DOCS_CSP = "; ".join(
-    (
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "form-action 'self'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-    )
-)
+#: nothing is ``eval``-ed (tests/browser/test_api_docs.py watches for violations in chromium).
+#: Its icons are ``data:`` images; "Try it out" calls this origin only: the console's policy.
+DOCS_CSP = CONSOLE_CSP
 #: The contract changes only with a deployment; clients revalidate with the ETag.
 CONTRACT_CACHE_CONTROL = "public, max-age=300"
 #: Swagger UI's files change with the npm lockfile: a day, revalidated after.
@@ -137,9 +126,7 @@ def docs_paths() -> dict[str, dict[str, Any]]:
 
 def with_api_docs_pages(contract: Contract) -> Contract:
     """``contract`` plus ``/docs`` and its files, declared public: the contract the guard checks."""
-    document = dict(contract.document)
-    document["paths"] = {**(document.get("paths") or {}), **docs_paths()}
-    return Contract(document, name=contract.name)
+    return contract.with_paths(docs_paths())
 
 
 def register_api_docs(app: Flask, document: dict[str, Any] | None = None) -> None:

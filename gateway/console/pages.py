@@ -48,7 +48,8 @@ VENDOR_FILES: dict[str, str] = {
 STATIC_RULE = "/console/static/<path:filename>"
 VENDOR_RULE = "/console/vendor/<name>"
 
-#: The console's Content-Security-Policy: everything from this origin, nothing inline.
+#: The Content-Security-Policy of every page the gateway serves to a browser (the console's
+#: and /docs): everything from this origin, nothing inline.
 CONSOLE_CSP = "; ".join(
     (
         "default-src 'none'",
@@ -132,9 +133,7 @@ def console_paths() -> dict[str, dict[str, Any]]:
 
 def with_console_pages(contract: Contract) -> Contract:
     """``contract`` plus the console's routes, declared public: the contract the guard checks."""
-    document = dict(contract.document)
-    document["paths"] = {**(document.get("paths") or {}), **console_paths()}
-    return Contract(document, name=contract.name)
+    return contract.with_paths(console_paths())
 
 
 def _refuse_an_empty_path() -> None:
