@@ -81,20 +81,26 @@ HIT_COLUMNS = sql.SQL(
     " d.segment, d.status, d.tags, d.created_at, d.updated_at, d.name_key"
 )
 HIT_COLUMN_COUNT = 14
-#: The facet rows over a ``hits`` relation (status, country, segment, tags), and a total.
+#: The facet rows over a ``hits`` relation (status, country, segment, tags, and how many
+#: documents each row stands for: ``weight``), and a total.
 FACET_COUNTS = sql.SQL(
     """
-    SELECT 'total' AS facet, NULL AS value, count(*) AS count FROM hits
-    UNION ALL (SELECT 'status', status, count(*) FROM hits
+    SELECT 'total' AS facet, NULL AS value, coalesce(sum(weight), 0)::bigint AS count FROM hits
+    UNION ALL (SELECT 'status', status, sum(weight)::bigint FROM hits
                GROUP BY status ORDER BY 3 DESC, 2 LIMIT {size})
-    UNION ALL (SELECT 'country', country, count(*) FROM hits WHERE country IS NOT NULL
+    UNION ALL (SELECT 'country', country, sum(weight)::bigint FROM hits WHERE country IS NOT NULL
                GROUP BY country ORDER BY 3 DESC, 2 LIMIT {size})
-    UNION ALL (SELECT 'segment', segment, count(*) FROM hits WHERE segment IS NOT NULL
+    UNION ALL (SELECT 'segment', segment, sum(weight)::bigint FROM hits WHERE segment IS NOT NULL
                GROUP BY segment ORDER BY 3 DESC, 2 LIMIT {size})
-    UNION ALL (SELECT 'tag', tag, count(*) FROM hits CROSS JOIN unnest(hits.tags) AS tag
+    UNION ALL (SELECT 'tag', tag, sum(weight)::bigint FROM hits CROSS JOIN unnest(hits.tags) AS tag
                GROUP BY tag ORDER BY 3 DESC, 2 LIMIT {size})
     """
 ).format(size=sql.Literal(FACET_SIZE))
+#: The kept counts (migration 0004) as ``hits`` rows: one per cell, weighing its count.
+CELL_HITS = sql.SQL(
+    "SELECT c.status, nullif(c.country, '') AS country, nullif(c.segment, '') AS segment,"
+    " c.tags, c.count AS weight FROM facet_cells c"
+)
 JOB_COLUMNS = sql.SQL(
     "id, generation, status, started_at, heartbeat_at, finished_at, start_change,"
     " seen, upserted, removed, error"
@@ -364,13 +370,27 @@ class SearchTransaction:
         )
 
     def facets(self, query: SearchQuery, text: TextQuery | None) -> list[Row]:
-        """``(facet, value, count)`` rows over every hit, and one ``total`` row."""
-        conditions, params = _conditions(query, text)
-        statement = sql.SQL(
-            "WITH hits AS MATERIALIZED ("
-            " SELECT d.status, d.country, d.segment, d.tags FROM documents d WHERE {conditions}"
-            ") {counts}"
-        ).format(conditions=sql.SQL(" AND ").join(conditions), counts=FACET_COUNTS)
+        """``(facet, value, count)`` rows over every hit, and one ``total`` row.
+
+        Without words or a creation range the hits are exactly the documents of the
+        cells the filters select, so the counts are summed from ``facet_cells``;
+        otherwise they are counted over the hits.
+        """
+        if text is None and query.created_after is None and query.created_before is None:
+            conditions, params = _conditions(query, None, table="c", live=False)
+            hits = sql.SQL("{cells} WHERE {conditions}").format(
+                cells=CELL_HITS,
+                conditions=sql.SQL(" AND ").join([sql.SQL("c.count > 0"), *conditions]),
+            )
+        else:
+            conditions, params = _conditions(query, text)
+            hits = sql.SQL(
+                "SELECT d.status, d.country, d.segment, d.tags, 1 AS weight"
+                " FROM documents d WHERE {conditions}"
+            ).format(conditions=sql.SQL(" AND ").join(conditions))
+        statement = sql.SQL("WITH hits AS MATERIALIZED ({hits}) {counts}").format(
+            hits=hits, counts=FACET_COUNTS
+        )
         return self._all(statement, params)
 
     def chosen_page(
@@ -391,11 +411,12 @@ class SearchTransaction:
         conditions, params = _conditions(query, None)
         order, page_condition, page_params = _page(sort, after)
         highlights, highlight_params = _highlights(text)
-        # The page's position, columns, score and three highlights, empty on a facet row.
-        blanks = sql.SQL(", ").join([sql.SQL("NULL")] * (1 + HIT_COLUMN_COUNT + 1 + 3))
+        # The page's position, columns, score, weight and three highlights, empty on a
+        # facet row.
+        blanks = sql.SQL(", ").join([sql.SQL("NULL")] * (1 + HIT_COLUMN_COUNT + 2 + 3))
         statement = sql.SQL(
             "WITH hits AS MATERIALIZED ("
-            " SELECT {columns}, chosen.score AS score FROM {source} WHERE {conditions}"
+            " SELECT {columns}, chosen.score AS score, 1 AS weight FROM {source} WHERE {conditions}"
             "), page AS ("
             " SELECT * FROM hits WHERE {after} ORDER BY {order} LIMIT %s"
             "), counted AS ({counts})"
@@ -590,10 +611,14 @@ def _page(sort: str, after: Position | None) -> tuple[sql.Composable, sql.Compos
 
 
 def _conditions(
-    query: SearchQuery, text: TextQuery | None
+    query: SearchQuery, text: TextQuery | None, *, table: str = "d", live: bool = True
 ) -> tuple[list[sql.Composable], list[Any]]:
-    """The WHERE clauses of a search: live documents, the words, the filters."""
-    conditions: list[sql.Composable] = [sql.SQL("NOT d.deleted")]
+    """The WHERE clauses of a search: live documents, the words, the filters.
+
+    ``table`` names the relation the filters read (``c``: the facet cells, whose rows
+    are all live: ``live=False``).
+    """
+    conditions: list[sql.Composable] = [sql.SQL("NOT d.deleted")] if live else []
     params: list[Any] = []
     if text is not None:
         conditions.append(
@@ -601,16 +626,16 @@ def _conditions(
         )
         params += [tsqueries(text)["match"], text.email, text.phone_digits]
     filters: list[tuple[str, Any]] = [
-        ("d.status = %s", query.status),
-        ("d.country = %s", query.country),
-        ("d.segment = %s", query.segment),
-        ("d.tags @> %s::text[]", query.tag),
-        ("d.created_at >= %s", query.created_after),
-        ("d.created_at < %s", query.created_before),
+        ("{t}.status = %s", query.status),
+        ("{t}.country = %s", query.country),
+        ("{t}.segment = %s", query.segment),
+        ("{t}.tags @> %s::text[]", query.tag),
+        ("{t}.created_at >= %s", query.created_after),
+        ("{t}.created_at < %s", query.created_before),
     ]
     for condition, value in filters:
         if value is not None:
-            conditions.append(sql.SQL(condition))
+            conditions.append(sql.SQL(condition).format(t=sql.Identifier(table)))
             params.append(value)
     return conditions, params
 

@@ -296,6 +296,13 @@ def test_cancelling_a_big_batch_job_stops_it(
     job = page.locator("#nlp-job")
     cancel = job.get_by_role("button", name="Cancel the job")
     expect(cancel).to_be_visible()
+    job_page = page.url
+    # While it runs, the home page counts it among the user's open jobs.
+    page.goto(f"{console_url}/")
+    open_jobs = page.locator("#card-nlp-jobs")
+    expect(open_jobs).to_have_attribute("href", "/nlp")
+    expect(open_jobs.locator("[data-figure]")).to_have_text(re.compile(r"^[1-9]"))
+    page.goto(job_page)
     cancel.click()
     expect(job).to_have_attribute("data-status", "cancelled")
     expect(job.locator("#nlp-job-status")).to_contain_text("Cancelled")

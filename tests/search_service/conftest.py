@@ -15,6 +15,7 @@ from search_service.settings import Settings
 from search_service.store import SearchStore
 from shared.database import Database
 from shared.discovery import StaticDiscovery
+from tests.search_service import INDEX_TABLES
 from tests.search_service.customer_events import CustomerHistory
 from tests.support.databases import Query
 from tests.support.service_fixtures import serving, sql_on
@@ -65,7 +66,7 @@ def query(search_database: str) -> Iterator[Query]:
 @pytest.fixture
 def empty_index(query: Query) -> None:
     """Start from an empty index: totals and facets count every document."""
-    query("TRUNCATE documents, suggest_tails, notes, vocabulary, reindex_jobs, embeddings")
+    query(f"TRUNCATE {INDEX_TABLES}, reindex_jobs, embeddings")
 
 
 @pytest.fixture

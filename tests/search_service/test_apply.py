@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 from search_service.events import EventIndexer
+from tests.search_service import INDEX_TABLES
 from tests.search_service.customer_events import CustomerHistory
 from tests.support.databases import Query
 
@@ -13,6 +14,13 @@ DOCUMENTS = (
     "SELECT customer_id, version, deleted, name, email, phone, company, country, city, segment,"
     " status, tags, created_at, updated_at, deleted_at, search_vector::text AS vector"
     " FROM documents"
+)
+#: The kept facet counts, as their live documents would count them (migration 0004).
+FACET_CELLS = "SELECT status, country, segment, tags, count FROM facet_cells"
+RECOUNT = (
+    "SELECT status, coalesce(country, '') AS country, coalesce(segment, '') AS segment,"
+    " facet_tags(tags) AS tags, count(*) AS count FROM documents WHERE NOT deleted"
+    " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
 )
 
 
@@ -22,6 +30,7 @@ def index_state(query: Query) -> dict[str, Any]:
         "documents": query(DOCUMENTS + " ORDER BY customer_id"),
         "notes": query("SELECT note_id, customer_id, body FROM notes ORDER BY note_id"),
         "vocabulary": query("SELECT word FROM vocabulary ORDER BY word"),
+        "facet cells": query(FACET_CELLS + " WHERE count > 0 ORDER BY 1, 2, 3, 4"),
     }
 
 
@@ -73,7 +82,7 @@ def test_duplicated_and_shuffled_events_build_the_same_index(
     indexer.apply(in_order)
     expected = index_state(query)
 
-    query("TRUNCATE documents, suggest_tails, notes, vocabulary")
+    query(f"TRUNCATE {INDEX_TABLES}")
     shuffled = in_order * 3
     random.Random(7).shuffle(shuffled)
     # Batches as the consumer makes them, of uneven sizes, each in one transaction.
@@ -130,3 +139,39 @@ def test_names_and_companies_feed_the_typo_vocabulary(indexer: EventIndexer, que
     # Unaccented and in lower case, as query words are; words under 4 letters are left out.
     assert {"muller", "blue", "ocean"} <= words
     assert "zoe" not in words
+
+
+def test_facet_cells_stay_equal_to_a_recount_of_the_live_documents(
+    indexer: EventIndexer, query: Query
+) -> None:
+    rng = random.Random(5)
+    histories = [
+        CustomerHistory({"name": f"Customer {n}", "country": "GB", "tags": ["vip", "beta"]})
+        for n in range(30)
+    ]
+    events = [event for history in histories for event in history.events]
+    for _ in range(120):
+        history = rng.choice(histories)
+        move = rng.random()
+        if history.current["deleted_at"] is not None:
+            events.append(history.restore())
+        elif move < 0.15:
+            events.append(history.delete())
+        elif move < 0.2:
+            events.append(history.add_note("Called about the invoice."))
+        else:
+            events.append(
+                history.update(
+                    status=rng.choice(["lead", "active", "churned"]),
+                    country=rng.choice(["GB", "FR", None]),
+                    segment=rng.choice(["smb", "enterprise", None]),
+                    tags=rng.sample(["vip", "beta", "math", "beta"], rng.randint(0, 3)),
+                )
+            )
+    rng.shuffle(events)
+
+    for start in range(0, len(events), 7):
+        indexer.apply(events[start : start + 7])
+        assert query(FACET_CELLS + " WHERE count > 0 ORDER BY 1, 2, 3, 4") == query(RECOUNT)
+
+    assert query(RECOUNT)  # the customers left are counted, not an empty match

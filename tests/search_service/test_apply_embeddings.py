@@ -10,6 +10,7 @@ import pytest
 
 from search_service.events import EventIndexer
 from search_service.vectors import vector_from_bytes
+from tests.search_service import INDEX_TABLES
 from tests.search_service.customer_events import CustomerHistory
 from tests.search_service.nlp_events import cosine_of, note_analysed, profile_embedded, unit
 from tests.support.databases import Query
@@ -87,7 +88,7 @@ def test_duplicated_and_shuffled_nlp_and_customer_events_build_the_same_index(
     assert indexer.apply(events) == 6 * 4
     expected = (embeddings(query), query("SELECT customer_id, version FROM documents ORDER BY 1"))
 
-    query("TRUNCATE documents, suggest_tails, notes, vocabulary, embeddings")
+    query(f"TRUNCATE {INDEX_TABLES}, embeddings")
     shuffled = events * 3
     random.Random(11).shuffle(shuffled)
     applied = sum(

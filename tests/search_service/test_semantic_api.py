@@ -26,6 +26,7 @@ from search_service.store import SearchStore
 from shared.database import Database
 from shared.discovery import StaticDiscovery
 from shared.errors import Unauthorized
+from tests.search_service import INDEX_TABLES
 from tests.search_service.customer_events import CustomerHistory
 from tests.search_service.http_servers import CannedServer
 from tests.search_service.nlp_events import note_analysed, profile_embedded
@@ -121,7 +122,7 @@ def embedded(
 ) -> dict[str, Any]:
     """Four customers and a note, with the vectors the NLP service gives their texts."""
     with sql_on(search_database) as query:
-        query("TRUNCATE documents, suggest_tails, notes, vocabulary, reindex_jobs, embeddings")
+        query(f"TRUNCATE {INDEX_TABLES}, reindex_jobs, embeddings")
     histories = {
         name: CustomerHistory({"name": name, **fields}) for name, fields in PROFILES.items()
     }

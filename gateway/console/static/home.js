@@ -3,6 +3,9 @@ import { api, can, requireSignIn } from "./api.js";
 import { byId, el, formatDate, formatNumber, replace, showError, withLoading } from "./ui.js";
 
 const cards = byId("cards");
+// A job still to finish; the jobs list is the caller's newest first, up to this many.
+const OPEN_JOB_STATUSES = new Set(["accepted", "queued", "running"]);
+const JOBS_LOOKED_AT = 100;
 
 function isoDay(date) {
   return date.toISOString().slice(0, 10);
@@ -86,6 +89,23 @@ async function draw() {
     byId("as-of").textContent = `Figures as of ${formatDate(summary.as_of)}.`;
   } else if (can("customers:read")) {
     drawn.push(card({ id: "card-customers", title: "Customers", href: "/customers", note: "Browse customers" }));
+  }
+  if (can("nlp:read")) {
+    const jobs = (await api.get("/nlp/jobs", { limit: JOBS_LOOKED_AT })).items;
+    const open = jobs.filter((job) => OPEN_JOB_STATUSES.has(job.status));
+    drawn.push(
+      card({
+        id: "card-nlp-jobs",
+        title: "Open NLP jobs",
+        href: "/nlp",
+        figure: open.length,
+        rows: [
+          ["Running", open.filter((job) => job.status === "running").length, "running"],
+          ["Waiting", open.filter((job) => job.status !== "running").length, "waiting"],
+        ],
+        note: jobs.length === JOBS_LOOKED_AT ? `Among your latest ${JOBS_LOOKED_AT} jobs` : "Your batch jobs",
+      }),
+    );
   }
   if (!drawn.length) drawn.push(el("p", {}, "Your role has no figures to show."));
   replace(cards, drawn);
