@@ -387,13 +387,14 @@ def revision_of(url: str) -> str:
         connection.close()
 
 
-def vacuum_analyze(url: str) -> None:
-    """``VACUUM ANALYZE customers``: statistics, and a visibility map for index-only scans."""
+def vacuum_analyze(url: str, tables: str = "customers") -> None:
+    """``VACUUM ANALYZE`` the tables (as autovacuum leaves them after a bulk load):
+    statistics, and a visibility map for index-only scans."""
     connection = psycopg2.connect(url)
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE customers")
+            cursor.execute(f"VACUUM ANALYZE {tables}")
     finally:
         connection.close()
 

@@ -27,8 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg2
-
+from bench.customer_list import vacuum_analyze
 from search_service.events import EventIndexer
 from search_service.schemas import SearchQuery, SuggestQuery
 from search_service.service import SearchService
@@ -134,7 +133,7 @@ def surname(rng: random.Random) -> str:
 
 def customer_event(rng: random.Random, number: int) -> Event:
     """The created event of one generated customer."""
-    customer_id = str(uuid.uuid4())
+    customer_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
     first, last = rng.choice(FIRST_NAMES), surname(rng)
     company = f"{rng.choice(COMPANY_WORDS)} {surname(rng)}" if rng.random() < 0.7 else None
     created = rfc3339(EPOCH + timedelta(minutes=number))
@@ -187,9 +186,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1_000, help="events per apply()")
     parser.add_argument("--queries", type=int, default=200, help="calls per kind")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the seeded database and print its URL"
+    )
+    parser.add_argument(
+        "--database", help="measure this database seeded by an earlier --keep run (same options)"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    url = migrated_database("search_service", "bench")
+    url = args.database or migrated_database("search_service", "bench")
     database = Database(url, pool_size=2, statement_timeout_ms=60_000)
     try:
         indexer = EventIndexer(SearchStore(database))
@@ -200,22 +205,16 @@ def main() -> None:
                 customer_event(rng, n)
                 for n in range(start, min(start + args.batch, args.customers))
             ]
-            indexer.apply(events)
+            if not args.database:
+                indexer.apply(events)
             customers += [event.data for event in events]
         seeding = time.perf_counter() - started
-        # As autovacuum leaves a table after a bulk load: statistics, and the visibility
-        # map that lets the facet counts come from an index-only scan.
-        vacuum = psycopg2.connect(url)
-        try:
-            vacuum.autocommit = True
-            with vacuum.cursor() as cursor:
-                cursor.execute("VACUUM (ANALYZE) documents, suggest_tails, vocabulary")
-        finally:
-            vacuum.close()
-        print(
-            f"seeded {args.customers} customers in {seeding:.1f} s"
-            f" ({args.customers / seeding:.0f} events/s, batches of {args.batch})"
-        )
+        if not args.database:
+            vacuum_analyze(url, "documents, suggest_tails, facet_cells, vocabulary, lexicon")
+            print(
+                f"seeded {args.customers} customers in {seeding:.1f} s"
+                f" ({args.customers / seeding:.0f} events/s, batches of {args.batch})"
+            )
         service = SearchService(SearchStore(database))
         sample = [rng.choice(customers) for _ in range(args.queries)]
         long_names = [c for c in sample if len(c["name"].split()[1]) >= 5]
@@ -251,7 +250,10 @@ def main() -> None:
                 print(f"{'':<10} typo recall: {hits}/{len(misspelt)} on the first page")
     finally:
         database.close()
-        drop_database(url)
+        if args.keep or args.database:
+            print(f"kept {url}")
+        else:
+            drop_database(url)
 
 
 if __name__ == "__main__":

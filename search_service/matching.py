@@ -5,10 +5,13 @@ The rules, as users know them from Meilisearch:
 * every query word matches a document word it starts (``ann`` finds "Anna");
 * a word of 5 to 8 letters may also match a name or company word with one typo
   (an inserted, missing or changed letter), one of 9 letters or more with two;
-  a word shorter than 5 letters, or one with a digit in it, gets no typo;
+  a typo on the first letter counts as two; a word shorter than 5 letters, or
+  one with a digit in it, gets no typo;
 * accents and case never matter ("Zoe Muller" finds "Zoë Müller"), as both
   sides go through the same ``unaccent`` text search configuration;
-* a query that is an email or a phone number of a customer puts that customer first.
+* a query that is an email or a phone number of a customer puts that customer first;
+  one that is an email, or the start of one (``ada@exa``), matches customers' emails
+  by that prefix.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 MAX_TERMS = 10
 #: Close words looked up per misspelt query word, closest first.
 MAX_CLOSE_WORDS = 20
+#: A query word starting more indexed words than this is searched as a prefix instead.
+MAX_PREFIX_WORDS = 64
 ONE_TYPO_FROM = 5
 TWO_TYPOS_FROM = 9
 #: What the customer service accepts as a phone number (its ``PHONE_PATTERN``).
@@ -40,15 +45,24 @@ def allowed_typos(word: str) -> int:
 
 @dataclass(frozen=True)
 class TermMatch:
-    """One query word, as a prefix, and the indexed words within its allowed typos."""
+    """One query word, as a prefix, and the indexed words within its allowed typos.
+
+    ``prefix_words`` are the indexed words it starts, when there are at most
+    :data:`MAX_PREFIX_WORDS`; None when there are more (the word is then matched as
+    a prefix by the index, which reads every document of every such word).
+    """
 
     term: str
     close_words: tuple[str, ...] = ()
+    prefix_words: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
 class TextQuery:
-    """What a non-empty ``q`` asks for: every term must match; an exact contact ranks first."""
+    """What a non-empty ``q`` asks for: every term must match; an exact contact ranks first.
+
+    Without terms, ``q`` is an email or the start of one: the emails starting with it match.
+    """
 
     terms: tuple[TermMatch, ...]
     #: ``q`` itself, lower-cased, when it looks like an email address.

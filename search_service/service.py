@@ -205,13 +205,18 @@ def _text_query(tx: SearchTransaction, q: str | None) -> TextQuery | None:
     """What ``q`` searches for; None when it has no word (a filtered listing)."""
     if q is None or not q.strip():
         return None
+    email = email_in(q)
+    if email is not None:
+        # Matched by the customers' emails: split into words it would read every
+        # customer of a common domain.
+        return TextQuery(terms=(), email=email)
     terms = tx.query_terms(q)
     if not terms:
         return None
     close = tx.close_words({term: allowed_typos(term) for term in terms})
+    starting = tx.prefix_words(terms)
     return TextQuery(
-        terms=tuple(TermMatch(term, tuple(close.get(term, ()))) for term in terms),
-        email=email_in(q),
+        terms=tuple(TermMatch(term, tuple(close.get(term, ())), starting[term]) for term in terms),
         phone_digits=phone_digits_in(q),
     )
 

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from search_service.events import EventIndexer
+from search_service.matching import MAX_PREFIX_WORDS
+from search_service.store import SearchStore
 from tests.search_service.customer_events import EPOCH, CustomerHistory
 
 Search = Callable[..., dict[str, Any]]
@@ -144,6 +146,23 @@ def test_an_exact_email_or_phone_ranks_first(
     assert named_like_the_email.id not in [hit["id"] for hit in by_phone["items"]]
 
 
+def test_an_email_or_its_start_finds_the_emails_starting_so(
+    search: Search, index_customers: IndexCustomers
+) -> None:
+    grace, mary, _ = index_customers(
+        {"name": "Grace Hopper", "email": "grace.hopper@navy.example"},
+        {"name": "Mary Jane", "email": "mary_jane+crm@navy.example"},
+        {"name": "Grace Kelly", "email": "gk@monaco.example"},
+    )
+
+    assert [hit["id"] for hit in search(q="grace.hopper@na")["items"]] == [grace.id]
+    assert [hit["id"] for hit in search(q="MARY_JANE+crm@navy.example")["items"]] == [mary.id]
+    # Without an @ the parts are words, as the email was split when it was indexed.
+    assert names(search(q="grace.hop")) == ["Grace Hopper"]
+    assert names(search(q="mary_jane")) == ["Mary Jane"]
+    assert sorted(names(search(q="navy"))) == ["Grace Hopper", "Mary Jane"]
+
+
 def test_every_word_must_match_and_words_match_as_prefixes(
     search: Search, index_customers: IndexCustomers
 ) -> None:
@@ -157,6 +176,22 @@ def test_every_word_must_match_and_words_match_as_prefixes(
     assert names(search(q="ann mosc")) == ["Anna Karenina"]
     # A whole-word match ranks above a prefix match.
     assert names(search(q="ann"))[0] == "Ann Arbor"
+
+
+def test_a_word_starting_many_indexed_words_still_finds_them_all(
+    search: Search, index_customers: IndexCustomers, search_store: SearchStore
+) -> None:
+    # More words than a query spells out one by one: the index matches the prefix.
+    words = [f"zed{chr(97 + n // 26)}{chr(97 + n % 26)}" for n in range(MAX_PREFIX_WORDS + 6)]
+    index_customers(*({"name": f"Walker {word}"} for word in words))
+
+    with search_store.transaction() as tx:
+        starting = tx.prefix_words(["zed", "zedaa", "walker", "zzz"])
+    assert starting == {"zed": None, "zedaa": ("zedaa",), "walker": ("walker",), "zzz": ()}
+    assert search(q="zed", limit=1)["total"] == len(words)
+    assert search(q="walker zed", limit=1)["total"] == len(words)
+    # Its own word first, then the words one typo away (it has five letters).
+    assert names(search(q="zedab"))[0] == "Walker zedab"
 
 
 def test_pages_walk_every_hit_once_in_order(

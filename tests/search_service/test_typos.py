@@ -42,6 +42,9 @@ def people(index_customers: IndexCustomers) -> None:
         ("mueller", "Zoë Müller"),  # 7 letters, one added
         ("baeckerei", "Zoë Müller"),  # company, 9 letters, one added ("ae" for "ä")
         ("petrof", "Ivan Petrov"),  # 6 letters, one changed
+        ("xhristopher", "Christopher Lovelace"),  # 11 letters, the first changed (two typos)
+        ("hristopher", "Christopher Lovelace"),  # 10 letters, the first missing (two typos)
+        ("schristopher", "Christopher Lovelace"),  # 12 letters, one added first (two typos)
     ],
 )
 def test_a_word_may_carry_the_typos_its_length_allows(
@@ -60,6 +63,9 @@ def test_a_word_may_carry_the_typos_its_length_allows(
         "ivun",  # 4 letters: no typo at all
         "kimo",  # 4 letters, and "kino" is a whole word away by one letter
         "petro2",  # a word with a digit gets no typo
+        "bovelace",  # 8 letters, the first changed: a typo there counts as two
+        "ovelace",  # 7 letters, the first missing
+        "kristopher",  # 10 letters, the first changed (two) and one missing (three)
     ],
 )
 def test_a_word_with_more_typos_than_its_length_allows_finds_nothing(
