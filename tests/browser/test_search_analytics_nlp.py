@@ -90,7 +90,10 @@ def test_search_finds_a_misspelt_customer_suggests_and_filters_by_facet(
     # Suggestions while typing, picked with the keyboard.
     box.press_sequentially(f"zoe {word[:8].lower()}", delay=40)
     listbox = page.get_by_role("listbox", name="Suggestions")
-    expect(listbox.get_by_role("option", name=re.compile(re.escape(f"Zoë {word}")))).to_be_visible()
+    # Each keystroke asks the API (debounced); under a loaded machine the answer may take a while.
+    expect(listbox.get_by_role("option", name=re.compile(re.escape(f"Zoë {word}")))).to_be_visible(
+        timeout=PROPAGATION_SECONDS * 1000
+    )
     expect(box).to_have_attribute("aria-expanded", "true")
     box.press("ArrowDown")
     expect(listbox.get_by_role("option").first).to_have_attribute("aria-selected", "true")
