@@ -155,7 +155,7 @@ audit: $(VENV)/.installed-dev ## Audit every lock in requirements/ for known vul
 	$(BIN)/python scripts/audit-dependencies.py $(DEV_LOCK) $(RUN_LOCKS)
 
 # Each prints its figures against a baseline measured in the same run (see README, Benchmarks).
-bench: setup-dev ## Measure the gateway's overhead, the relay, write -> searchable, search latency, NLP accuracy and throughput
+bench: setup-dev ## Measure the gateway's overhead, the relay, write -> searchable, search and list latency, NLP accuracy and throughput
 	@bash scripts/ensure-tools.sh bench
 	$(BIN)/python -m bench.gateway_overhead
 	$(BIN)/python -m bench.gateway_cost
@@ -163,6 +163,7 @@ bench: setup-dev ## Measure the gateway's overhead, the relay, write -> searchab
 	$(BIN)/python -m bench.relay_throughput
 	$(BIN)/python -m bench.event_latency
 	$(BIN)/python -m bench.search_latency --customers $${SEARCH_CUSTOMERS:-100000}
+	$(BIN)/python -m bench.customer_list --customers $${LIST_CUSTOMERS:-1000000}
 	$(BIN)/python -m bench.nlp_accuracy
 	$(BIN)/python -m bench.nlp_throughput
 
