@@ -255,6 +255,9 @@ def launch_stack(
         "RATE_LIMIT_AUTH": "100000/minute",
         "RATE_LIMIT_PUBLIC": "100000/minute",
         "JWT_KEY_ACTIVATION_DELAY_SECONDS": "0",
+        # The roles' tokens are minted once, when the stack starts, and serve the whole
+        # run: on a loaded machine a run outlasts the default 15 minutes.
+        "ACCESS_TOKEN_TTL_SECONDS": "7200",
         **common,
         **(gateway_env or {}),
     }
