@@ -9,6 +9,9 @@ One run, three paths to the same ``GET /customers/{id}`` of one customer service
 - **gateway**: through the gateway, with its token check, rate limit, contract
   match, resilience layer and access log.
 
+Both services run at ``LOG_LEVEL=INFO``, so each writes its JSON access log line
+per request (to the run's log folder), as in production.
+
 Each path is loaded with ``wrk`` (``bench/wrk.py``) for ``--seconds`` at each
 concurrency, everything sharing the machine's cores, and the table gives the
 throughput ratios against direct and the latency the proxy adds. Targets (issue
@@ -111,7 +114,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as logs:
         folder = Path(logs)
-        gateway, customer, databases = start_stack(args.workers, folder)
+        gateway, customer, databases = start_stack(args.workers, folder, log_level="INFO")
         nginx, nginx_url = start_nginx(folder, customer.port)
         try:
             token = admin_token(gateway, databases[0])
@@ -131,7 +134,7 @@ def main() -> None:
             }
             print(
                 f"GET /customers/{{id}}, wrk, {args.seconds:.0f} s per point, "
-                f"{args.workers} gevent workers per service, all on the same cores"
+                f"{args.workers} gevent workers per service, access logs on, all on the same cores"
             )
             print(HEADER)
             for connections in args.concurrency:

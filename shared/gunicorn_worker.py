@@ -46,6 +46,7 @@ import psycopg2
 import psycopg2.extensions
 from gunicorn import http as gunicorn_http  # type: ignore[import-untyped]
 from gunicorn import util
+from gunicorn.http import wsgi as gunicorn_wsgi  # type: ignore[import-untyped]
 from gunicorn.workers.ggevent import GeventWorker  # type: ignore[import-untyped]
 from psycogreen.gevent import gevent_wait_callback, patch_psycopg  # type: ignore[import-untyped]
 
@@ -95,6 +96,69 @@ def write_problem(sock: socket.socket, status_int: int, reason: str, mesg: str) 
 
 util.write_error = write_problem
 
+
+class _Captured:
+    """Stands in for the socket while gunicorn writes a response head, keeping the bytes."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def sendall(self, data: bytes) -> None:
+        self.data += data
+
+
+class OneWriteResponse(gunicorn_wsgi.Response):  # type: ignore[misc]
+    """Gunicorn's HTTP/1 response, but the head leaves with the body's first piece, in one send.
+
+    Gunicorn sends the status line and headers, then the body, as two writes: two
+    segments on the wire, and a client (or the gateway reading a service) woken
+    twice for one answer. Here the head is held until the first piece of the body
+    (or the end of the response, or a ``sendfile``) and sent with it.
+    """
+
+    sock: Any
+    _head: bytes | None = None
+
+    def send_headers(self) -> None:
+        """Build the head as gunicorn does, and hold it."""
+        if self.headers_sent:
+            return
+        sock, captured = self.sock, _Captured()
+        self.sock = captured
+        try:
+            super().send_headers()
+        finally:
+            self.sock = sock
+        self._head = captured.data
+
+    def _flush_head(self, tail: bytes = b"") -> None:
+        head, self._head = self._head, None
+        if head or tail:
+            self.sock.sendall((head or b"") + tail)
+
+    def _emit_body(self, data: bytes) -> None:
+        if self._head is None:
+            super()._emit_body(data)
+        elif self.chunked:
+            self._flush_head(b"%X\r\n%s\r\n" % (len(data), data))
+        else:
+            self._flush_head(data)
+
+    def sendfile(self, respiter: Any) -> bool:
+        """Send the head, then let gunicorn send the file (its own writes follow the head)."""
+        self.send_headers()
+        self._flush_head()
+        sent: bool = super().sendfile(respiter)
+        return sent
+
+    def close(self) -> None:
+        """Send what is held (a response with no body), and the last chunk if chunked."""
+        self.send_headers()
+        self._flush_head(b"0\r\n\r\n" if self.chunked else b"")
+
+
+gunicorn_wsgi.Response = OneWriteResponse
+
 #: The request parser of the connection each greenlet serves (to see its socket and
 #: what it already read ahead); gunicorn makes the parser inside its ``handle``.
 _PARSERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
@@ -110,8 +174,45 @@ def _recording_parser(*args: Any, **kwargs: Any) -> Any:
 gunicorn_http.get_parser = _recording_parser
 
 
+class IdleConnections:
+    """The connections of a worker waiting for their next request, closed when it stops.
+
+    Gunicorn's graceful stop waits, up to its graceful timeout, for every open
+    connection to end; a kept-alive connection with no request in it has nothing to
+    finish, but would hold the worker (and a rolling deploy) for the whole timeout.
+    """
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self._waiting: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def wait(self, fileno: int, idle_seconds: float) -> None:
+        """Wait for ``fileno`` to be readable; ``StopIteration`` once idle or stopping."""
+        if self.stopping:
+            raise StopIteration("the worker is stopping")
+        waiting = gevent.getcurrent()
+        self._waiting.add(waiting)
+        try:
+            gevent.socket.wait_read(fileno, timeout=idle_seconds)
+        except TimeoutError:
+            raise StopIteration(f"idle for {idle_seconds:g} s") from None
+        finally:
+            self._waiting.discard(waiting)
+
+    def close_all(self) -> None:
+        """End every idle wait now (gunicorn then closes those connections); no new ones."""
+        self.stopping = True
+        for waiting in list(self._waiting):
+            gevent.kill(waiting, StopIteration("the worker is stopping"), block=False)
+
+
+#: This worker process's idle connections.
+IDLE_CONNECTIONS = IdleConnections()
+
+
 def wait_for_a_request(parser: Any, idle_seconds: float) -> None:
-    """Return when a request's first byte is there; ``StopIteration`` after ``idle_seconds``.
+    """Return when a request's first byte is there; ``StopIteration`` after ``idle_seconds``,
+    or at once when the worker is stopping.
 
     Bytes already read ahead (a pipelined request) count as there; so does a TLS
     record already decrypted.
@@ -122,10 +223,7 @@ def wait_for_a_request(parser: Any, idle_seconds: float) -> None:
         return
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return
-    try:
-        gevent.socket.wait_read(sock.fileno(), timeout=idle_seconds)
-    except TimeoutError:
-        raise StopIteration(f"idle for {idle_seconds:g} s") from None
+    IDLE_CONNECTIONS.wait(sock.fileno(), idle_seconds)
 
 
 def seconds_from_env(name: str, default: float) -> float:
@@ -278,6 +376,11 @@ class ProblemGeventWorker(GeventWorker):  # type: ignore[misc]
         if parser is not None and self.idle_timeout > self.header_read_timeout:
             wait_for_a_request(parser, self.idle_timeout)
         return gevent.Timeout(self.header_read_timeout, False)
+
+    def handle_exit(self, sig: Any, frame: Any) -> None:
+        """Stop gracefully: requests in progress finish, idle connections close now."""
+        super().handle_exit(sig, frame)
+        IDLE_CONNECTIONS.close_all()
 
     def load_wsgi(self) -> None:
         """Load the application, wrapped to answer 408 to a late body."""

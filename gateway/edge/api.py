@@ -32,9 +32,10 @@ from flask import Flask, Response, g, request
 
 from gateway.auth.credentials import RequestAuthenticator
 from gateway.edge.cors import CorsPolicy
-from gateway.edge.limits import LimitState, RateLimiter
+from gateway.edge.forwarding import incoming_request, relayed_headers
+from gateway.edge.limits import LimitState, RateLimiter, limit_for
 from gateway.edge.routes import Route, find_route, routed_operation
-from gateway.edge.service import Forwarder, IncomingRequest
+from gateway.edge.service import Forwarder
 from shared.auth import check_scope
 from shared.contract import Contract, Operation
 from shared.errors import Forbidden
@@ -43,8 +44,6 @@ from shared.web.auth import bind_principal
 
 #: The limit for public operations that name none, per client address.
 PUBLIC_LIMIT = "public"
-#: The limit for every authenticated call, per principal.
-API_LIMIT = "api"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -92,18 +91,10 @@ def _is_served_preflight(edge: Edge) -> bool:
 
 
 def _limit_name(own: Operation | None, route: Route | None) -> str:
-    """The named limit a call counts against: its operation's ``x-rate-limit``, else the API's.
-
-    A routed service's contract may name its own (the NLP service does: inference
-    costs more than a read), which the gateway's settings define.
-    """
-    if own is not None:
-        return own.rate_limit or API_LIMIT
-    if route is not None:
-        operation = route.declared_operation(request.method, request.path)
-        if operation is not None and operation.rate_limit:
-            return operation.rate_limit
-    return API_LIMIT
+    """The named limit a call counts against (:func:`~gateway.edge.limits.limit_for`)."""
+    if own is not None or route is None:
+        return limit_for(own)
+    return limit_for(route.declared_operation(request.method, request.path))
 
 
 def guard(edge: Edge) -> None:
@@ -135,40 +126,12 @@ def guard(edge: Edge) -> None:
         )
 
 
-def _peer_address() -> str:
-    """The address that connected to the gateway (a trusted proxy's, when there is one).
-
-    Behind trusted proxies ``remote_addr`` is already the client taken from the
-    chain; appending it again would name the client twice and drop the proxy.
-    """
-    original = request.environ.get("werkzeug.proxy_fix.orig", {})
-    return str(original.get("REMOTE_ADDR") or request.remote_addr or "")
-
-
 def forward_current_request(edge: Edge) -> Response:
     """Send the guarded request to its route's service and relay the answer."""
     route: Route = g.route
-    incoming = IncomingRequest(
-        method=request.method,
-        path=request.path,
-        query_string=request.query_string,
-        headers=request.headers.items(),
-        body=request.get_data(),
-        request_id=g.request_id,
-        peer_address=_peer_address(),
-        forwarded_for=request.headers.get("X-Forwarded-For"),
-        scheme=request.scheme,
-        host=request.host,
-    )
+    incoming = incoming_request(request.environ, request.path, g.request_id, request.get_data())
     upstream = edge.forwarder.forward(route, incoming, g.bearer_token)
-    # CORS is the gateway's to answer, for the origins it is configured with; a
-    # service's own Access-Control-* headers would override that choice.
-    headers = [
-        (name, value)
-        for name, value in upstream.headers
-        if not name.lower().startswith("access-control-")
-    ]
-    return Response(upstream.body, status=upstream.status, headers=headers)
+    return Response(upstream.body, status=upstream.status, headers=relayed_headers(upstream))
 
 
 def install_edge(app: Flask, edge: Edge) -> None:

@@ -10,11 +10,13 @@ a busy principal.) Keys are ``principal:<subject>`` for authenticated calls and
 is 429 with ``Retry-After``.
 
 Counting a hit and reading the window for the headers are two calls in
-``limits``; the gateway sends both of the library's scripts in one pipeline,
+``limits``; the gateway sends both of the library's scripts in one write,
 so a limited request costs one Redis round trip, not two (it was a third of
-the gateway's own time per forwarded request). Keys, scripts and arithmetic
-are the library's; if Redis lost the scripts (a restart), the library's own
-calls run once and load them again.
+the gateway's own time per forwarded request). The two calls are packed once
+per key and sent on connections the limiter keeps, without redis-py's
+pipeline and pool checkout, which cost more than the round trip itself. Keys,
+scripts and arithmetic are the library's; if Redis lost the scripts (a
+restart), the library's own calls run once and load them again.
 
 When Redis cannot be reached the gateway lets the request through and counts
 it in ``gateway_rate_limit_errors_total``: a rate limiter outage should not
@@ -27,7 +29,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import redis
 from limits import RateLimitItem, parse
@@ -35,8 +37,10 @@ from limits.errors import StorageError
 from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 from prometheus_client import Counter
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
+from shared.contract import Operation
 from shared.errors import TooManyRequests
 
 logger = logging.getLogger(__name__)
@@ -45,6 +49,23 @@ RATE_LIMITED = Counter("gateway_rate_limited_total", "Requests refused by a rate
 RATE_LIMIT_ERRORS = Counter(
     "gateway_rate_limit_errors_total", "Requests let through because Redis could not count them."
 )
+
+
+#: redis-py's ``Connection``, whose methods carry no type hints.
+RedisConnection = Any
+#: Packed hit commands kept, one per limit and key; past it the table starts again.
+PACKED_COMMANDS_KEPT = 4096
+#: The limit for every authenticated call, per principal.
+API_LIMIT = "api"
+
+
+def limit_for(operation: Operation | None) -> str:
+    """The named limit an authenticated call counts against: its operation's ``x-rate-limit``.
+
+    A contract may name its own (the NLP service does: inference costs more than
+    a read), which the gateway's settings define; anything else counts as ``api``.
+    """
+    return operation.rate_limit if operation is not None and operation.rate_limit else API_LIMIT
 
 
 @dataclass(frozen=True)
@@ -74,11 +95,38 @@ class RateLimiter:
             wrap_exceptions=True,
             socket_timeout=0.5,
             socket_connect_timeout=0.5,
+            # Named, so an operator (or a test) finds the limiter's connections in CLIENT LIST.
+            client_name=f"{key_prefix}-limiter",
         )
         self._strategy = SlidingWindowCounterRateLimiter(storage)
         self._limits: dict[str, RateLimitItem] = {
             name: parse(text) for name, text in limits.items()
         }
+        # redis-py's pipeline and pool cost more per hit than the round trip itself
+        # (a readiness poll and bookkeeping per checkout), so hits go over connections
+        # kept here, idle ones in a list, each sending a pair of calls packed once per key.
+        self._idle: list[RedisConnection] = []
+        self._packed: dict[tuple[str, str], bytes] = {}
+
+    def _new_connection(self) -> RedisConnection:
+        """A connection made as the library's client makes them (address, timeouts, retry)."""
+        pool = cast(redis.Redis, self._storage.get_connection()).connection_pool
+        return pool.connection_class(**pool.connection_kwargs)
+
+    @staticmethod
+    def _exchange(connection: RedisConnection, packed: bytes) -> tuple[Any, Any]:
+        """Send both calls, read both replies (all of them, so the connection stays usable)."""
+        connection.send_packed_command([packed], check_health=False)
+        replies: list[Any] = []
+        for _ in range(2):
+            try:
+                replies.append(connection.read_response())
+            except ResponseError as error:
+                replies.append(error)
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise reply
+        return replies[0], replies[1]
 
     def refuse_if_spent(self, name: str, key: str) -> None:
         """Raise 429 if ``key`` has no request left under ``name``, without counting one."""
@@ -130,26 +178,31 @@ class RateLimiter:
         return state
 
     def _hit_in_one_round_trip(
-        self, item: RateLimitItem, *identifiers: str
+        self, item: RateLimitItem, name: str, key: str
     ) -> tuple[bool, int, float]:
-        """``SlidingWindowCounterRateLimiter.hit`` then ``get_window_stats``, pipelined.
+        """``SlidingWindowCounterRateLimiter.hit`` then ``get_window_stats``, in one round trip.
 
         Returns whether the hit was allowed, the requests remaining and when the
         window resets (epoch seconds), computed as ``limits`` 5.8 computes them.
         """
-        storage = self._storage
-        key = item.key_for(*identifiers)
+        reused = bool(self._idle)
+        connection = self._idle.pop() if reused else self._new_connection()
+        packed = self._packed.get((name, key)) or self._pack(connection, item, name, key)
+        try:
+            try:
+                acquired, window = self._exchange(connection, packed)
+            except RedisConnectionError:
+                if not reused:
+                    raise
+                # Redis closed it while it sat idle (a restart, its idle timeout): once more
+                # on a new connection, as redis-py's pool would have reconnected at checkout.
+                connection.disconnect()
+                acquired, window = self._exchange(connection, packed)
+        except BaseException:
+            connection.disconnect()
+            raise
+        self._idle.append(connection)
         expiry = item.get_expiry()
-        # The library's own key layout for the two windows.
-        keys = (
-            storage.prefixed_key(storage._previous_window_key(key)),
-            storage.prefixed_key(storage._current_window_key(key)),
-        )
-        connection = cast(redis.Redis, storage.get_connection())
-        pipeline = connection.pipeline(transaction=False)
-        pipeline.evalsha(storage.lua_acquire_sliding_window.sha, 2, *keys, item.amount, expiry, 1)
-        pipeline.evalsha(storage.lua_sliding_window.sha, 2, *keys, expiry)
-        acquired, window = pipeline.execute()
         previous_count, previous_ttl_ms, current_count, current_ttl_ms = (
             (int(window[0] or 0), float(window[1] or 0), int(window[2] or 0), float(window[3] or 0))
             if window
@@ -168,6 +221,26 @@ class RateLimiter:
         if current_count:
             current_reset_in = current_expires_in % expiry
         return bool(acquired), remaining, now + min(previous_reset_in, current_reset_in)
+
+    def _pack(self, connection: RedisConnection, item: RateLimitItem, name: str, key: str) -> bytes:
+        """The two scripts' calls for ``key`` under ``name``, as bytes on the wire (kept)."""
+        storage = self._storage
+        window_key = item.key_for(name, key)
+        expiry = item.get_expiry()
+        # The library's own key layout for the two windows.
+        keys = (
+            storage.prefixed_key(storage._previous_window_key(window_key)),
+            storage.prefixed_key(storage._current_window_key(window_key)),
+        )
+        commands = (
+            ("EVALSHA", storage.lua_acquire_sliding_window.sha, 2, *keys, item.amount, expiry, 1),
+            ("EVALSHA", storage.lua_sliding_window.sha, 2, *keys, expiry),
+        )
+        packed = b"".join(connection.pack_commands(commands))
+        if len(self._packed) >= PACKED_COMMANDS_KEPT:
+            self._packed.clear()
+        self._packed[(name, key)] = packed
+        return packed
 
 
 class FailedLoginThrottle:

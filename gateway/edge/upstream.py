@@ -105,6 +105,8 @@ class UpstreamTimeouts:
     read: float = 10.0
 
 
+#: Connection pools kept, one per instance the gateway has called (as PoolManager's 16, roomier).
+MAX_INSTANCE_POOLS = 64
 #: Bytes of a streamed answer read from the service at a time.
 STREAM_CHUNK_BYTES = 65_536
 
@@ -229,12 +231,10 @@ class UpstreamClient:
             timeouts,
             urllib3.Timeout(connect=timeouts.connect, read=timeouts.read),
         )
-        self._pool = urllib3.PoolManager(
-            num_pools=16,
-            maxsize=pool_size,
-            # Retries are this client's own: on another instance, and only when safe.
-            retries=False,
-        )
+        self._pool_size = pool_size
+        # One pool per instance, found by its URL: PoolManager parses the URL and
+        # builds a pool key on every call, which measured as much as the pool's own work.
+        self._pools: dict[str, urllib3.HTTPConnectionPool] = {}
         self.balancer = Balancer(fail_max=breaker_fail_max, reset_seconds=breaker_reset_seconds)
         self._policy = retry_policy or RetryPolicy()
         self._budget_ratio = retry_budget_ratio
@@ -272,6 +272,19 @@ class UpstreamClient:
             budget = self._budgets.setdefault(service, RetryBudget(ratio=self._budget_ratio))
         return budget
 
+    def _pool_for(self, instance: Instance) -> urllib3.HTTPConnectionPool:
+        """The connection pool of ``instance`` (made on first use; the oldest goes past 64)."""
+        pool = self._pools.get(instance.url)
+        if pool is None:
+            if len(self._pools) >= MAX_INSTANCE_POOLS:
+                self._pools.pop(next(iter(self._pools))).close()
+            pool = self._pools.setdefault(
+                instance.url,
+                # Retries are this client's own: on another instance, and only when safe.
+                urllib3.connection_from_url(instance.url, maxsize=self._pool_size, retries=False),
+            )
+        return pool
+
     def _send(
         self,
         lease: Lease,
@@ -287,12 +300,13 @@ class UpstreamClient:
         outcome = "error"
         try:
             with self.balancer.outstanding(instance):
-                response = self._pool.request(
+                response = self._pool_for(instance).urlopen(
                     method,
-                    instance.url + target,
+                    target,
                     body=body or None,
                     headers=headers,
                     redirect=False,
+                    assert_same_host=False,
                     timeout=timeout,
                     preload_content=False,
                 )

@@ -38,6 +38,11 @@ OPERATIONAL_PATHS = ("/healthz", "/readyz", "/openapi.json")
 access_log = logging.getLogger("clientele.access")
 
 
+def request_id_for(incoming: str) -> str:
+    """The id of a request: the caller's ``X-Request-ID`` if it is sane, else a new one."""
+    return incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+
+
 #: Finds the contract operation serving ``method path``, if any (:meth:`Contract.match`).
 OperationFinder = Callable[[str, str], Operation | None]
 
@@ -131,8 +136,7 @@ def install_request_context(app: Flask) -> None:
 
     @app.before_request
     def bind_request_id() -> None:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER, ""))
         g.request_id = request_id
         g.request_id_token = current_request_id.set(request_id)
         g.access_started = time.perf_counter()

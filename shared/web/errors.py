@@ -46,32 +46,40 @@ def _http_exception_problem(error: HTTPException) -> tuple[dict[str, Any], dict[
     return problem, headers
 
 
+#: What a client is told of an error it did not cause: nothing about the failure.
+UNEXPECTED_PROBLEM = {
+    "type": "about:blank",
+    "title": "Internal Server Error",
+    "status": 500,
+    "detail": "The server failed to handle this request; it has been logged.",
+}
+
+
+def problem_of(error: Exception) -> tuple[dict[str, Any], dict[str, str]]:
+    """The problem document and headers answering ``error``; logs server-side failures.
+
+    Shared by the Flask handlers below and by any WSGI path that answers without
+    Flask (the gateway's forwarding path), so both answer an error alike.
+    """
+    if isinstance(error, ValidationError):
+        error = ValidationFailed.from_pydantic(error)
+    if isinstance(error, ProblemError):
+        if error.status >= 500:
+            logger.warning("upstream or dependency problem: %s", error.detail)
+        return error.to_problem(), error.headers
+    if isinstance(error, HTTPException):
+        return _http_exception_problem(error)
+    logger.exception("unhandled error", exc_info=error)
+    return dict(UNEXPECTED_PROBLEM), {}
+
+
 def register_error_handlers(app: Flask) -> None:
     """Answer every error, ours or Werkzeug's, as problem+json."""
 
     @app.errorhandler(ProblemError)
-    def handle_problem(error: ProblemError) -> Response:
-        if error.status >= 500:
-            logger.warning("upstream or dependency problem: %s", error.detail)
-        return problem_response(error.to_problem(), error.headers)
-
     @app.errorhandler(ValidationError)
-    def handle_validation(error: ValidationError) -> Response:
-        return handle_problem(ValidationFailed.from_pydantic(error))
-
     @app.errorhandler(HTTPException)
-    def handle_http(error: HTTPException) -> Response:
-        problem, headers = _http_exception_problem(error)
-        return problem_response(problem, headers)
-
     @app.errorhandler(Exception)
-    def handle_unexpected(error: Exception) -> Response:
-        logger.exception("unhandled error")
-        return problem_response(
-            {
-                "type": "about:blank",
-                "title": "Internal Server Error",
-                "status": 500,
-                "detail": "The server failed to handle this request; it has been logged.",
-            }
-        )
+    def handle_error(error: Exception) -> Response:
+        problem, headers = problem_of(error)
+        return problem_response(problem, headers)

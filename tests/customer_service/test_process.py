@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -90,3 +91,22 @@ def test_readiness_names_postgres_when_it_cannot_be_reached(
     assert readyz.headers["Content-Type"] == PROBLEM_JSON
     assert "postgres" in readyz.json()["detail"]
     assert readyz.json()["checks"]["postgres"].startswith("unreachable")
+
+
+def test_a_stopping_service_closes_its_idle_kept_alive_connections_at_once(
+    start_service: StartService, customer_database: str
+) -> None:
+    service = start_service("customer_service", environment(customer_database), workers=1)
+    client = requests.Session()
+    # The connection stays open after the answer, idle, as a client's pool keeps it.
+    assert client.get(f"{service.url}/healthz", timeout=5).status_code == 200
+
+    started = time.monotonic()
+    service.stop()
+    stopped_in = time.monotonic() - started
+
+    # gunicorn waits up to its graceful timeout (10 s) for connections still open; one
+    # waiting for its next request has nothing to finish and is closed at once.
+    assert service.process.returncode == 0
+    assert stopped_in < 5.0, f"stopping took {stopped_in:.1f} s"
+    client.close()

@@ -129,3 +129,20 @@ def test_errors_the_server_answers_itself_are_problem_json(stack: Stack, raw, st
         assert headers["content-type"] == "application/problem+json", what
         assert json.loads(body)["status"] == status
         assert headers["x-request-id"]
+
+
+def test_an_answer_leaves_in_one_write_head_and_body_together(stack: Stack):
+    # Written apart, a client blocked in recv() wakes for the head alone and again for the
+    # body; every service's worker sends a small answer whole, so one read gets all of it.
+    for port in (stack.gateway.port, *(service.port for service in stack.services.values())):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+            data = connection.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        assert length > 0
+        assert len(body) == length, (port, data)

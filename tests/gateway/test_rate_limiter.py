@@ -61,3 +61,27 @@ def test_keeps_counting_after_redis_forgets_its_scripts(redis_prefix: str) -> No
     assert (second and second.remaining, third and third.remaining) == (1, 0)
     with pytest.raises(TooManyRequests):
         limiter.hit("api", "principal:carol")
+
+
+def test_keeps_counting_after_redis_closes_its_connections(redis_prefix: str) -> None:
+    limiter = RateLimiter(REDIS_URL, {"api": "3/minute"}, key_prefix=redis_prefix)
+    first = limiter.hit("api", "principal:dave")
+    assert first is not None
+
+    # What a Redis restart, or its idle timeout, does to the connections the limiter keeps.
+    killed = redis.Redis.from_url(REDIS_URL).execute_command(
+        "CLIENT", "KILL", "SKIPME", "yes", "ID", *_client_ids(f"{redis_prefix}-limiter")
+    )
+    assert killed >= 1
+
+    second = limiter.hit("api", "principal:dave")
+    third = limiter.hit("api", "principal:dave")
+    assert (second and second.remaining, third and third.remaining) == (1, 0)
+    with pytest.raises(TooManyRequests):
+        limiter.hit("api", "principal:dave")
+
+
+def _client_ids(name: str) -> list[str]:
+    """The ids of the Redis clients named ``name``."""
+    clients = redis.Redis.from_url(REDIS_URL).client_list()
+    return [str(client["id"]) for client in clients if client.get("name") == name]
