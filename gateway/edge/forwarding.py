@@ -47,9 +47,9 @@ from shared.auth import check_scope
 from shared.contract import Contract
 from shared.errors import PROBLEM_JSON
 from shared.logs import current_request_id
-from shared.web.app import HSTS, REQUEST_ID_HEADER, SECURITY_HEADERS, access_log, request_id_for
+from shared.web.app import REQUEST_ID_HEADER, log_access, request_id_for, security_headers
 from shared.web.errors import problem_of
-from shared.web.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS, method_label
+from shared.web.metrics import observe_request
 
 if TYPE_CHECKING:
     from gateway.edge.api import Edge
@@ -63,7 +63,6 @@ FORWARDED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 STATUS_LINES = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
 #: Headers whose presence makes werkzeug rewrite an answer: built as its response then.
 _ADJUSTED_HEADERS = frozenset({"location", "content-location", "vary"})
-_NO_STORE = ("Cache-Control", "no-store")
 
 
 def incoming_request(
@@ -128,7 +127,6 @@ class ForwardingPath:
         self._shared_prefixes = frozenset(
             route.prefix for route in edge.routes if _may_match_below(edge.contract, route.prefix)
         )
-        self._metrics: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         found = self._routed(environ)
@@ -222,10 +220,9 @@ class ForwardingPath:
     ) -> Callable[[StartResponse], Iterable[bytes]]:
         """The answer, with the headers the app's ``after_request`` hooks add, ready to send."""
         added: list[tuple[str, str]] = [*state.headers().items()] if state is not None else []
-        added.extend(SECURITY_HEADERS.items())
-        if environ["wsgi.url_scheme"] in ("https", "wss"):
-            added.append(("Strict-Transport-Security", HSTS))
-        added.append(_NO_STORE)  # the call carried credentials: no cache keeps the answer
+        # The call carried credentials (a bearer token): no cache keeps the answer.
+        secure = environ["wsgi.url_scheme"] in ("https", "wss")
+        added.extend(security_headers(secure=secure, credentialed=True))
         covered = self._edge.cors.enabled and self._edge.cors.covers(path)
         names = {name.lower() for name, _ in headers}
         if (
@@ -266,24 +263,5 @@ class ForwardingPath:
     ) -> None:
         """The request metrics and the access log line, as ``shared.web`` records them."""
         elapsed = time.perf_counter() - started
-        key = (rule, method, status)
-        children = self._metrics.get(key)
-        if children is None:
-            labels = (self._service, rule, method_label(method), str(status))
-            children = (
-                HTTP_REQUESTS.labels(*labels),
-                HTTP_REQUEST_DURATION.labels(*labels),
-            )
-            self._metrics[key] = children
-        children[0].inc()
-        children[1].observe(elapsed)
-        access_log.info(
-            "request",
-            extra={
-                "method": method,
-                "path": path,
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 2),
-                "remote_addr": environ.get("REMOTE_ADDR"),
-            },
-        )
+        observe_request(self._service, rule, method, status, elapsed)
+        log_access(method, path, status, elapsed, environ.get("REMOTE_ADDR"))

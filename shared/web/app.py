@@ -43,6 +43,22 @@ def request_id_for(incoming: str) -> str:
     return incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
+def log_access(
+    method: str, path: str, status: int, seconds: float, remote_addr: str | None
+) -> None:
+    """The one access log line of a request."""
+    access_log.info(
+        "request",
+        extra={
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "remote_addr": remote_addr,
+        },
+    )
+
+
 #: Finds the contract operation serving ``method path``, if any (:meth:`Contract.match`).
 OperationFinder = Callable[[str, str], Operation | None]
 
@@ -115,19 +131,28 @@ SECURITY_HEADERS = {
 HSTS = "max-age=31536000; includeSubDomains"
 
 
+def security_headers(*, secure: bool, credentialed: bool) -> list[tuple[str, str]]:
+    """The headers every answer carries unless it set them itself.
+
+    HSTS over TLS; an answer to a caller with credentials is theirs alone, so no
+    cache keeps it, unless the endpoint chose its caching itself (the public JWKS).
+    """
+    headers = list(SECURITY_HEADERS.items())
+    if secure:
+        headers.append(("Strict-Transport-Security", HSTS))
+    if credentialed:
+        headers.append(("Cache-Control", "no-store"))
+    return headers
+
+
 def install_security_headers(app: Flask) -> None:
     """Security headers on every response; ``no-store`` on every answer to credentials."""
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
-        for name, value in SECURITY_HEADERS.items():
+        credentialed = "Authorization" in request.headers or "X-API-Key" in request.headers
+        for name, value in security_headers(secure=request.is_secure, credentialed=credentialed):
             response.headers.setdefault(name, value)
-        if request.is_secure:
-            response.headers.setdefault("Strict-Transport-Security", HSTS)
-        # An answer to a caller with credentials is theirs alone: no cache keeps it,
-        # unless the endpoint chose its caching itself (the public JWKS).
-        if "Authorization" in request.headers or "X-API-Key" in request.headers:
-            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
 
@@ -146,16 +171,12 @@ def install_request_context(app: Flask) -> None:
         request_id = g.get("request_id")
         if request_id:
             response.headers[REQUEST_ID_HEADER] = request_id
-            started = g.get("access_started", time.perf_counter())
-            access_log.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "remote_addr": request.remote_addr,
-                },
+            log_access(
+                request.method,
+                request.path,
+                response.status_code,
+                time.perf_counter() - g.get("access_started", time.perf_counter()),
+                request.remote_addr,
             )
         return response
 

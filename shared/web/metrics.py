@@ -57,6 +57,23 @@ def metrics_payload() -> bytes:
     return generate_latest(REGISTRY)
 
 
+#: The two metrics' children per label set: ``labels()`` looks them up under a lock on
+#: every call, which a hot path pays for each request.
+_CHILDREN: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
+
+
+def observe_request(service: str, route: str, method: str, status: int, seconds: float) -> None:
+    """Count one request served by ``route`` (the rule, not the path) and time it."""
+    labels = (service, route, method_label(method), str(status))
+    children = _CHILDREN.get(labels)
+    if children is None:
+        children = _CHILDREN.setdefault(
+            labels, (HTTP_REQUESTS.labels(*labels), HTTP_REQUEST_DURATION.labels(*labels))
+        )
+    children[0].inc()
+    children[1].observe(seconds)
+
+
 def register_metrics(app: Flask, service: str) -> None:
     """Count and time every request (served apart from the API: ``shared.gunicorn_conf``)."""
 
@@ -68,12 +85,11 @@ def register_metrics(app: Flask, service: str) -> None:
     def observe(response: Response) -> Response:
         started = g.get("request_started")
         if started is not None:
-            labels = (
+            observe_request(
                 service,
                 _route_template(),
-                method_label(request.method),
-                str(response.status_code),
+                request.method,
+                response.status_code,
+                time.perf_counter() - started,
             )
-            HTTP_REQUESTS.labels(*labels).inc()
-            HTTP_REQUEST_DURATION.labels(*labels).observe(time.perf_counter() - started)
         return response
