@@ -8,7 +8,7 @@ import time
 import uuid
 
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.browser.support import allow_console_errors, page_check, screenshot, sign_in
 from tests.e2e.conftest import create_customer
@@ -123,6 +123,45 @@ def test_signing_out_revokes_the_refresh_token(admin_page: Page, console_url, st
     assert answer.status_code == 401
     admin_page.goto(f"{console_url}/admin")
     admin_page.wait_for_url(re.compile(r"/login\?next=%2Fadmin"))
+
+
+def test_signing_out_while_a_page_is_still_drawing_sends_nothing_without_a_token(
+    admin_page: Page, console_url
+):
+    held: dict[str, Route] = {}
+    admin_page.route("**/api/v1/analytics/summary", lambda route: held.setdefault("summary", route))
+    admin_page.route("**/api/v1/auth/logout", lambda route: held.setdefault("logout", route))
+    sent: list[tuple[str, bool]] = []
+    admin_page.on(
+        "request",
+        lambda request: sent.append((request.url, "authorization" in request.headers)),
+    )
+    admin_page.goto(f"{console_url}/")
+    _wait_for(admin_page, held, "summary")
+
+    admin_page.get_by_role("button", name="Sign out").click()
+    _wait_for(admin_page, held, "logout")  # the session is forgotten; the gateway not yet told
+    held["summary"].continue_()  # the home page goes on drawing: next it would ask for NLP jobs
+    admin_page.wait_for_timeout(500)
+    held["logout"].continue_()
+    admin_page.wait_for_url(f"{console_url}/login")
+
+    tokenless = [
+        url
+        for url, authorized in sent
+        if "/api/v1/" in url and "/api/v1/auth/" not in url
+        if not authorized
+    ]
+    assert tokenless == []
+    assert any("/api/v1/analytics/summary" in url for url, _ in sent)
+
+
+def _wait_for(page: Page, held: dict[str, Route], name: str) -> None:
+    for _ in range(200):
+        if name in held:
+            return
+        page.wait_for_timeout(25)
+    raise AssertionError(f"no {name} request was made")
 
 
 def test_a_viewer_is_not_offered_what_the_role_may_not_use(viewer_page: Page):

@@ -119,9 +119,14 @@ export async function signIn(username, password) {
   storeTokens(tokens);
 }
 
+// Set once signing out has begun: the shell is about to leave for /login, so a page still
+// drawing gets no answer rather than a detour to /login?next=.
+let leaving = false;
+
 /** Sign out: the refresh token's family is revoked at the gateway, then forgotten here. */
 export async function signOut() {
   const session = readSession();
+  leaving = true;
   forgetSession();
   if (session) {
     try {
@@ -210,8 +215,11 @@ async function fetchWithToken(method, path, options = {}) {
     }
   };
   const token = await accessToken();
+  // No session: signed out while the page was still drawing (or never signed in). A request
+  // without a token can only be refused; the page is leaving for /login instead.
+  if (!token) return leaving ? new Promise(() => {}) : toSignIn();
   let response = await send(token);
-  if (response.status === 401 && token) {
+  if (response.status === 401) {
     const session = await refreshTokens(token).catch(() => null);
     if (session) response = await send(session.access);
     else if (!signedIn()) toSignIn(); // the refresh token was refused: the session is over
