@@ -115,8 +115,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as logs:
         folder = Path(logs)
         gateway, customer, databases = start_stack(args.workers, folder, log_level="INFO")
-        nginx, nginx_url = start_nginx(folder, customer.port)
+        nginx: subprocess.Popen[bytes] | None = None
         try:
+            nginx, nginx_url = start_nginx(folder, customer.port)
             token = admin_token(gateway, databases[0])
             headers = {"Authorization": f"Bearer {token}"}
             created = requests.post(
@@ -151,8 +152,9 @@ def main() -> None:
                 for label, result in results.items():
                     print(row(f"{connections} {label}", result, results["direct"]), flush=True)
         finally:
-            nginx.terminate()
-            nginx.wait(10)
+            if nginx is not None:
+                nginx.terminate()
+                nginx.wait(10)
             gateway.stop()
             customer.stop()
             for database in databases:

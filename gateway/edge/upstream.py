@@ -1,8 +1,7 @@
 """The upstream client: HTTP to the services' instances, resilient, and header hygiene.
 
-``UpstreamClient`` is the one seam to the wire: a urllib3 connection pool
-(what ``requests`` runs on, without its per-call overhead, which measured
-more than the rest of the gateway's work) with connect/read timeouts per
+``UpstreamClient`` is the one seam to the wire: kept-alive connections per
+instance (:mod:`gateway.edge.transport`) with connect/read timeouts per
 route; a balancer (:mod:`gateway.edge.balancer`) that picks the instance with
 the fewest requests in flight and keeps a circuit breaker per instance, so a
 dead instance is skipped and a dead service fails fast with 503 and
@@ -25,15 +24,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-import urllib3
 from prometheus_client import Counter, Histogram
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    MaxRetryError,
-    NewConnectionError,
-    ReadTimeoutError,
-)
 
 from gateway.edge.balancer import Balancer, Lease
 from gateway.edge.breaker import CircuitOpen
@@ -46,6 +37,14 @@ from gateway.edge.retries import (
     may_repeat,
 )
 from gateway.edge.routes import Route
+from gateway.edge.transport import (
+    ConnectTimedOut,
+    InstanceConnections,
+    ReadTimedOut,
+    Streaming,
+    TransportError,
+    Unreachable,
+)
 from gateway.settings import Settings
 from shared.discovery import Instance, ServiceNotFound
 from shared.errors import BadGateway, GatewayTimeout, ProblemError, ServiceUnavailable
@@ -65,10 +64,11 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-#: Request headers the gateway sets itself.
+#: Request headers the gateway sets itself (``Expect``: the gateway has read the body already).
 REPLACED_REQUEST_HEADERS = frozenset(
     {
         "host",
+        "expect",
         "content-length",
         "authorization",
         "x-api-key",
@@ -80,9 +80,7 @@ REPLACED_REQUEST_HEADERS = frozenset(
     }
 )
 #: Response headers the gateway's own server sets again.
-REPLACED_RESPONSE_HEADERS = frozenset(
-    {"content-length", "content-encoding", "date", "server", "x-request-id"}
-)
+REPLACED_RESPONSE_HEADERS = frozenset({"content-length", "date", "server", "x-request-id"})
 
 UPSTREAM_REQUESTS = Counter(
     "gateway_upstream_requests_total",
@@ -122,20 +120,15 @@ class StreamedBody:
     connection is cut too instead of ending as if the body were complete.
     """
 
-    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
-        self._response = response
+    def __init__(self, streaming: Streaming) -> None:
+        self._streaming = streaming
 
     def __iter__(self) -> Iterator[bytes]:
-        try:
-            yield from self._response.stream(STREAM_CHUNK_BYTES, decode_content=False)
-        finally:
-            self.close()
+        return iter(self._streaming)
 
     def close(self) -> None:
         """Give the connection back to the pool, closed first if its body was not all read."""
-        if not self._response.closed:
-            self._response.close()
-        self._response.release_conn()
+        self._streaming.close()
 
 
 @dataclass(frozen=True)
@@ -145,16 +138,6 @@ class UpstreamResponse:
     status: int
     headers: list[tuple[str, str]]
     body: bytes | StreamedBody
-
-
-def announces_length(method: str, status: int, headers: Mapping[str, str]) -> bool:
-    """Whether the answer's body is bounded up front (a length, or no body at all)."""
-    return (
-        "Content-Length" in headers
-        or method == "HEAD"
-        or status in (204, 304)
-        or 100 <= status < 200
-    )
 
 
 def connection_tokens(headers: Mapping[str, str]) -> set[str]:
@@ -188,25 +171,17 @@ def forwardable_response_headers(
     return kept
 
 
-def never_sent(error: HTTPError) -> bool:
-    """Whether the failure happened before the request reached the service."""
-    reason: object = error.reason if isinstance(error, MaxRetryError) else error
-    return isinstance(reason, ConnectTimeoutError)  # NewConnectionError is one too
-
-
 def transport_problem(
-    service: str, error: HTTPError, read_timeout: float
+    service: str, error: TransportError, read_timeout: float
 ) -> tuple[str, ProblemError]:
     """The outcome label and the problem a client gets for a failed forward."""
-    reason: object = error.reason if isinstance(error, MaxRetryError) else error
-    # NewConnectionError subclasses ConnectTimeoutError in urllib3: test it first.
-    if isinstance(reason, NewConnectionError):
-        return "unreachable", ServiceUnavailable(f"{service} is unreachable")
-    if isinstance(reason, ConnectTimeoutError):
-        return "timeout", ServiceUnavailable(f"{service} did not accept a connection in time")
-    if isinstance(reason, ReadTimeoutError):
-        return "timeout", GatewayTimeout(f"{service} did not answer within {read_timeout} s")
-    return "bad_response", BadGateway(f"{service} sent a broken answer: {reason}")
+    if isinstance(error, Unreachable):
+        return error.outcome, ServiceUnavailable(f"{service} is unreachable")
+    if isinstance(error, ConnectTimedOut):
+        return error.outcome, ServiceUnavailable(f"{service} did not accept a connection in time")
+    if isinstance(error, ReadTimedOut):
+        return error.outcome, GatewayTimeout(f"{service} did not answer within {read_timeout} s")
+    return error.outcome, BadGateway(f"{service} sent a broken answer: {error}")
 
 
 class UpstreamClient:
@@ -223,18 +198,11 @@ class UpstreamClient:
         retry_policy: RetryPolicy | None = None,
         retry_budget_ratio: float = 0.2,
     ) -> None:
-        self._route_timeouts = {
-            service: (limits, urllib3.Timeout(connect=limits.connect, read=limits.read))
-            for service, limits in (route_timeouts or {}).items()
-        }
-        self._default_timeouts = (
-            timeouts,
-            urllib3.Timeout(connect=timeouts.connect, read=timeouts.read),
-        )
+        self._route_timeouts = dict(route_timeouts or {})
+        self._default_timeouts = timeouts
         self._pool_size = pool_size
-        # One pool per instance, found by its URL: PoolManager parses the URL and
-        # builds a pool key on every call, which measured as much as the pool's own work.
-        self._pools: dict[str, urllib3.HTTPConnectionPool] = {}
+        # One pool per instance, found by its URL.
+        self._pools: dict[str, InstanceConnections] = {}
         self.balancer = Balancer(fail_max=breaker_fail_max, reset_seconds=breaker_reset_seconds)
         self._policy = retry_policy or RetryPolicy()
         self._budget_ratio = retry_budget_ratio
@@ -272,16 +240,14 @@ class UpstreamClient:
             budget = self._budgets.setdefault(service, RetryBudget(ratio=self._budget_ratio))
         return budget
 
-    def _pool_for(self, instance: Instance) -> urllib3.HTTPConnectionPool:
-        """The connection pool of ``instance`` (made on first use; the oldest goes past 64)."""
+    def _pool_for(self, instance: Instance) -> InstanceConnections:
+        """The connections of ``instance`` (made on first use; the oldest goes past 64)."""
         pool = self._pools.get(instance.url)
         if pool is None:
             if len(self._pools) >= MAX_INSTANCE_POOLS:
                 self._pools.pop(next(iter(self._pools))).close()
             pool = self._pools.setdefault(
-                instance.url,
-                # Retries are this client's own: on another instance, and only when safe.
-                urllib3.connection_from_url(instance.url, maxsize=self._pool_size, retries=False),
+                instance.url, InstanceConnections(instance.url, max_idle=self._pool_size)
             )
         return pool
 
@@ -292,41 +258,34 @@ class UpstreamClient:
         target: str,
         headers: dict[str, str],
         body: bytes,
-        timeout: urllib3.Timeout,
-        read_timeout: float,
+        timeouts: UpstreamTimeouts,
     ) -> UpstreamResponse:
         instance = lease.instance
         started = time.perf_counter()
         outcome = "error"
         try:
             with self.balancer.outstanding(instance):
-                response = self._pool_for(instance).urlopen(
+                exchange = self._pool_for(instance).call(
                     method,
                     target,
-                    body=body or None,
-                    headers=headers,
-                    redirect=False,
-                    assert_same_host=False,
-                    timeout=timeout,
-                    preload_content=False,
+                    headers,
+                    body,
+                    connect_timeout=timeouts.connect,
+                    read_timeout=timeouts.read,
                 )
-                answer: bytes | StreamedBody
-                if announces_length(method, response.status, response.headers):
-                    answer = response.read()
-                    response.release_conn()
-                else:
-                    answer = StreamedBody(response)
-        except HTTPError as error:
+        except TransportError as error:
             lease.breaker.record_failure(trial=lease.trial)
-            outcome = transport_problem(instance.service, error, read_timeout)[0]
+            outcome = error.outcome
             raise
         except BaseException:
             lease.breaker.record_failure(trial=lease.trial)
             raise
         else:
             lease.breaker.record_success(trial=lease.trial)
-            outcome = f"{response.status // 100}xx"
-            return UpstreamResponse(response.status, list(response.headers.items()), answer)
+            outcome = f"{exchange.status // 100}xx"
+            streaming = exchange.streaming
+            answer = exchange.body if streaming is None else StreamedBody(streaming)
+            return UpstreamResponse(exchange.status, exchange.headers, answer)
         finally:
             UPSTREAM_DURATION.labels(instance.service, instance.id, outcome).observe(
                 time.perf_counter() - started
@@ -364,7 +323,7 @@ class UpstreamClient:
         if not instances:
             UPSTREAM_REQUESTS.labels(service, "no_instance").inc()
             raise ServiceNotFound(f"No instance of {service} is available")
-        limits, timeout = self._route_timeouts.get(service, self._default_timeouts)
+        limits = self._route_timeouts.get(service, self._default_timeouts)
         self._budget(service).record_request()
         repeatable = may_repeat(method, headers)
         tried: list[str] = []
@@ -381,12 +340,10 @@ class UpstreamClient:
                     ) from None
                 tried.append(lease.instance.id)
                 try:
-                    response = self._send(
-                        lease, method, target, headers, body, timeout, limits.read
-                    )
-                except HTTPError as error:
+                    response = self._send(lease, method, target, headers, body, limits)
+                except TransportError as error:
                     outcome, problem = transport_problem(service, error, limits.read)
-                    if (repeatable or never_sent(error)) and self._again(
+                    if (repeatable or error.never_sent) and self._again(
                         service, instances, tried, outcome
                     ):
                         continue
