@@ -100,16 +100,18 @@ def contract_app(
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
 @pytest.mark.usefixtures("contract_app")
-def test_every_operation_keeps_its_contract(case: Case[Any], contract_issuer: TestIssuer) -> None:
-    case.call_and_validate(headers=contract_issuer.headers(), checks=contracts.CHECKS)
+def test_every_operation_keeps_its_contract(
+    case: Case[Any], contract_headers: dict[str, str]
+) -> None:
+    case.call_and_validate(headers=contract_headers, checks=contracts.CHECKS)
 
 
 def test_a_started_reindex_can_be_followed_as_linked(
-    contract_app: Flask, contract_issuer: TestIssuer
+    contract_app: Flask, contract_headers: dict[str, str]
 ) -> None:
     contracts.run_linked_workflows(
         schema,
-        headers=contract_issuer.headers(),
+        headers=contract_headers,
         checks=[*contracts.CHECKS, *contracts.LINK_CHECKS],
         max_examples=8,
         step_count=3,
