@@ -8,7 +8,9 @@ note once per note id); this module only moves messages:
 
 * messages are taken ``prefetch`` at a time and applied in batches of up to
   ``batch_size`` (or whatever arrived within ``idle_seconds``), one transaction
-  per batch, then acked together;
+  per batch, then acked together; with nothing to apply, the consumer sleeps in
+  the broker connection's poll until a message comes (``wait_seconds`` at most),
+  instead of waking every ``idle_seconds``;
 * a message that is not a valid envelope goes straight to the dead-letter queue;
 * if a batch fails, its events are applied one by one; one that still fails is
   sent to the retry queue with a growing delay and the attempt count in its
@@ -23,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,6 +76,9 @@ class ConsumerOptions:
     batch_size: int = 100
     #: How long to wait for more messages before applying a partial batch.
     idle_seconds: float = 0.005
+    #: With no batch pending, the longest wait for a message before the loop turns (its
+    #: liveness beat, the stop check); a message ends the wait at once.
+    wait_seconds: float = 0.5
     max_attempts: int = 5
     #: Delay before the first retry; each later one doubles, up to ``retry_max_seconds``.
     retry_base_seconds: float = 1.0
@@ -119,7 +125,7 @@ class EventConsumer:
     ) -> None:
         """Consume until ``stopping`` is set; the current batch is applied (or released) first.
 
-        ``on_tick`` is called on every turn of the loop, at least every ``idle_seconds``
+        ``on_tick`` is called on every turn of the loop, at least every ``wait_seconds``
         with or without messages: the worker's liveness.
         """
         connection = pika.BlockingConnection(self._parameters)
@@ -130,32 +136,44 @@ class EventConsumer:
             self._retry_channel = connection.channel()
             self._retry_channel.confirm_delivery()
             depth_channel = connection.channel()
+            arrived: deque[tuple[Any, Any, bytes]] = deque()
+            consumer_tag = self._channel.basic_consume(
+                self._queues.main,
+                lambda _channel, method, properties, body: arrived.append(
+                    (method, properties, body)
+                ),
+            )
             on_ready()
             batch: list[_Delivery] = []
             measured = -self._options.depth_seconds
-            for method, properties, body in self._channel.consume(
-                self._queues.main, inactivity_timeout=self._options.idle_seconds
-            ):
+            while True:
+                # Returns as soon as a message is handed over, else after the time limit.
+                connection.process_data_events(
+                    time_limit=self._options.idle_seconds if batch else self._options.wait_seconds
+                )
                 on_tick()
                 if time.monotonic() - measured >= self._options.depth_seconds:
                     self._measure_depth(depth_channel)
                     measured = time.monotonic()
-                if method is None:
+                if not arrived:
                     self._flush(batch)
                     if stopping.is_set():
                         break
                     continue
-                CONSUMED.labels(self._name).inc()
-                delivery = self._decode(method.delivery_tag, properties, body)
-                if delivery is not None:
-                    batch.append(delivery)
-                if len(batch) >= self._options.batch_size:
-                    self._flush(batch)
+                # Taken one by one, the stop checked after each: what is left goes back.
+                while arrived and not stopping.is_set():
+                    method, properties, body = arrived.popleft()
+                    CONSUMED.labels(self._name).inc()
+                    delivery = self._decode(method.delivery_tag, properties, body)
+                    if delivery is not None:
+                        batch.append(delivery)
+                    if len(batch) >= self._options.batch_size:
+                        self._flush(batch)
                 if stopping.is_set():
                     self._flush(batch)
                     break
             # Prefetched messages not yet applied go back to the queue for the next consumer.
-            self._channel.cancel()
+            self._channel.basic_cancel(consumer_tag)
         finally:
             current_event_id.set("-")
             if connection.is_open:
