@@ -60,6 +60,13 @@ class ConnectTimedOut(TransportError):
     never_sent = True
 
 
+class Unsent(TransportError):
+    """The instance took the connection but not the request (reset, or closed, mid-write)."""
+
+    outcome = "unreachable"
+    never_sent = True
+
+
 class ReadTimedOut(TransportError):
     """The instance took the request but did not answer in time."""
 
@@ -252,13 +259,12 @@ class InstanceConnections:
         ``streaming`` set, its connection held until the body has been read or
         the stream is closed.
         """
-        head = self._head(method, target, headers, body)
-        connection = self._checkout(connect_timeout)
+        request = self._head(method, target, headers, body)
+        if body:
+            request += body
+        connection = self._sent(request, connect_timeout, read_timeout)
         answer = _Answer()
-        sock = connection.sock
         try:
-            sock.settimeout(read_timeout)
-            sock.sendall(head + body if body else head)
             while not answer.headers_done:
                 self._feed(connection, answer)
             status = answer.status
@@ -277,6 +283,26 @@ class InstanceConnections:
             raise
         self._finished(connection, answer)
         return Exchange(status, answer.headers, b"".join(answer.pieces), None)
+
+    def _sent(self, request: bytes, connect_timeout: float, read_timeout: float) -> Connection:
+        """The connection ``request`` was written on whole.
+
+        A kept connection the instance closed after the check before reuse fails
+        the write: the request goes once more on a new connection. A request not
+        written whole cannot have been served, so a failure here is never sent.
+        """
+        connection = self._checkout(connect_timeout)
+        while True:
+            try:
+                connection.sock.settimeout(read_timeout)
+                connection.sock.sendall(request)
+            except OSError as error:
+                connection.close()
+                if connection.reused:
+                    connection = self._connect(connect_timeout)
+                    continue
+                raise Unsent(f"could not send the request: {error}") from None
+            return connection
 
     def _feed(self, connection: Connection, answer: _Answer) -> None:
         """Read once from the connection into ``answer``'s parser."""

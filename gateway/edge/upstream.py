@@ -44,6 +44,7 @@ from gateway.edge.transport import (
     Streaming,
     TransportError,
     Unreachable,
+    Unsent,
 )
 from gateway.settings import Settings
 from shared.discovery import Instance, ServiceNotFound
@@ -177,6 +178,8 @@ def transport_problem(
     """The outcome label and the problem a client gets for a failed forward."""
     if isinstance(error, Unreachable):
         return error.outcome, ServiceUnavailable(f"{service} is unreachable")
+    if isinstance(error, Unsent):
+        return error.outcome, ServiceUnavailable(f"{service} did not take the request")
     if isinstance(error, ConnectTimedOut):
         return error.outcome, ServiceUnavailable(f"{service} did not accept a connection in time")
     if isinstance(error, ReadTimedOut):

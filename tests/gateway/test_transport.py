@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,11 +12,13 @@ import pytest
 
 from gateway.edge.transport import (
     BrokenAnswer,
+    Connection,
     ConnectTimedOut,
     Exchange,
     InstanceConnections,
     ReadTimedOut,
     Unreachable,
+    Unsent,
 )
 from tests.support.processes import free_port
 from tests.support.upstreams import BrokenUpstream, read_request_head
@@ -274,3 +277,49 @@ def test_a_line_break_in_a_header_is_refused_before_anything_is_sent(serve) -> N
     with pytest.raises(ValueError, match="line break"):
         pool.call("GET", "/", {"X-Evil": "a\r\nX-Injected: 1"}, b"", **TIMEOUTS)
     assert counted.connections == 0
+
+
+def reset_after_answer(connection: socket.socket, head: bytes) -> bool:
+    """Answers, then resets the connection (no FIN: a later write on it fails)."""
+    json_answer(connection, head)
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    return False
+
+
+def test_a_kept_connection_reset_after_its_check_is_replaced_for_the_write(
+    serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted, url = serve(reset_after_answer)
+    pool = InstanceConnections(url, max_idle=4)
+    pool.call("GET", "/a", {}, b"", **TIMEOUTS)
+    time.sleep(0.1)
+    # As if the reset came between the check before reuse and the write.
+    monkeypatch.setattr(Connection, "dropped", lambda self: False)
+
+    assert pool.call("POST", "/b", {}, b"{}", **TIMEOUTS).status == 200
+    assert counted.connections == 2
+
+
+def test_a_connection_reset_before_the_request_is_taken_is_a_transport_error() -> None:
+    # A server that resets every connection it accepts, before reading anything.
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def reset_all() -> None:
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+
+    threading.Thread(target=reset_all, daemon=True).start()
+    pool = InstanceConnections(f"http://127.0.0.1:{server.getsockname()[1]}", max_idle=4)
+    try:
+        # Where the reset lands decides which; a bare OSError would be a 500.
+        with pytest.raises((Unreachable, Unsent, BrokenAnswer)) as raised:
+            pool.call("POST", "/", {}, b"x" * 4_000_000, **TIMEOUTS)
+    finally:
+        server.close()
+    if not isinstance(raised.value, BrokenAnswer):
+        assert (raised.value.outcome, raised.value.never_sent) == ("unreachable", True)
