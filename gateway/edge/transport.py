@@ -273,7 +273,9 @@ class InstanceConnections:
                 raise BrokenAnswer(f"an interim answer ({status}) nobody asked for")
             if method == "HEAD" or status in (204, 304):
                 answer.complete = True
-            elif not answer.has_length and not answer.complete:
+            elif not answer.has_length:
+                # Relayed as it comes, even when it all came at once: the client gets the
+                # answer as the service framed it (chunked), whatever the timing.
                 return Exchange(status, answer.headers, b"", Streaming(self, connection, answer))
             while not answer.complete:
                 self._feed(connection, answer)

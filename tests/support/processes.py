@@ -102,8 +102,11 @@ class ServiceProcess:
         """Where its Prometheus metrics are served."""
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
-    def start(self, log_dir: Path, timeout: float = 30.0) -> ServiceProcess:
-        """Launch and wait until ``/healthz`` answers.
+    def start(self, log_dir: Path, timeout: float = 90.0) -> ServiceProcess:
+        """Launch and wait until ``/healthz`` answers (a process that exits fails at once).
+
+        The NLP service imports torch and transformers before it listens: on a
+        loaded 2-core machine that has taken over 30 s.
 
         :func:`free_port` only finds a port free at that moment: another process of
         the suite may bind it first. A metrics port lost that way is picked again
