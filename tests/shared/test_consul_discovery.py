@@ -34,7 +34,7 @@ from tests.support.processes import free_port
 T = TypeVar("T")
 
 
-def eventually(probe: Callable[[], T], timeout: float = 30.0) -> T:
+def eventually(probe: Callable[[], T], timeout: float = 10.0) -> T:
     """``probe()`` once it is truthy; fails with its last value after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

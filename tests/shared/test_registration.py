@@ -230,7 +230,8 @@ def watcher(fake: FakeConsul) -> Iterator[ConsulDiscovery]:
 
 def test_a_service_registers_on_start_and_deregisters_on_sigterm(fake, consul_service, watcher):
     service = consul_service()
-    [instance_id] = eventually(lambda: fake.service_ids("customer_service"))
+    # The master registers once its workers have booted: slow on a loaded machine.
+    [instance_id] = eventually(lambda: fake.service_ids("customer_service"), timeout=30)
     seen = eventually(lambda: watcher.instances("customer_service"))
     definition = fake.definition(instance_id)
     [entry] = fake.entries("customer_service", passing=True)
