@@ -184,7 +184,8 @@ def test_on_sigterm_it_finishes_its_chunk_and_gives_the_job_back(
         assert first.process is not None
         first.process.terminate()
 
-    assert first.stop() == 0
+    # Its chunk's rows, once the held one is free, on a machine the suite keeps busy.
+    assert first.stop(timeout=45) == 0
     given_back = imports.get_job(job.id)
     second = start_importer()
     done = wait_for_job(imports, job.id, second, lambda j: j.status == "succeeded")
