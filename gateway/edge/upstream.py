@@ -106,8 +106,6 @@ class UpstreamTimeouts:
 
 #: Connection pools kept, one per instance the gateway has called (as PoolManager's 16, roomier).
 MAX_INSTANCE_POOLS = 64
-#: Bytes of a streamed answer read from the service at a time.
-STREAM_CHUNK_BYTES = 65_536
 
 
 class StreamedBody:
