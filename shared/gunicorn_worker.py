@@ -200,10 +200,18 @@ class IdleConnections:
             self._waiting.discard(waiting)
 
     def close_all(self) -> None:
-        """End every idle wait now (gunicorn then closes those connections); no new ones."""
+        """End every idle wait (gunicorn then closes those connections); no new ones.
+
+        Safe in a signal handler, which may run inside a greenlet between
+        :meth:`wait`'s check and its wait: the waits are ended from the hub, once
+        every greenlet has reached its wait or seen ``stopping``.
+        """
         self.stopping = True
+        gevent.get_hub().loop.run_callback(self._end_waits)
+
+    def _end_waits(self) -> None:
         for waiting in list(self._waiting):
-            gevent.kill(waiting, StopIteration("the worker is stopping"), block=False)
+            gevent.kill(waiting, StopIteration("the worker is stopping"))
 
 
 #: This worker process's idle connections.

@@ -109,4 +109,8 @@ def test_a_stopping_service_closes_its_idle_kept_alive_connections_at_once(
     # waiting for its next request has nothing to finish and is closed at once.
     assert service.process.returncode == 0
     assert stopped_in < 5.0, f"stopping took {stopped_in:.1f} s"
+    # ... by the worker ending its wait, not by the worker dying of its stop.
+    output = service.output()
+    assert "Traceback" not in output, output
+    assert "exited with code" not in output, output
     client.close()
