@@ -34,13 +34,16 @@ from tests.support.processes import free_port
 T = TypeVar("T")
 
 
-def eventually(probe: Callable[[], T], timeout: float = 10.0) -> T:
-    """``probe()`` once it is truthy; fails with its last value after ``timeout`` seconds."""
+def eventually(
+    probe: Callable[[], T], timeout: float = 10.0, explain: Callable[[], str] = lambda: ""
+) -> T:
+    """``probe()`` once it is truthy; fails with its last value after ``timeout`` seconds
+    (and what ``explain()`` then says)."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
         if value or time.monotonic() > deadline:
-            assert value, f"still {value!r} after {timeout} s"
+            assert value, f"still {value!r} after {timeout} s\n{explain()}"
             return value
         time.sleep(0.02)
 

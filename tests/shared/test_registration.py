@@ -230,8 +230,11 @@ def watcher(fake: FakeConsul) -> Iterator[ConsulDiscovery]:
 
 def test_a_service_registers_on_start_and_deregisters_on_sigterm(fake, consul_service, watcher):
     service = consul_service()
-    # The master registers once its workers have booted: slow on a loaded machine.
-    [instance_id] = eventually(lambda: fake.service_ids("customer_service"), timeout=30)
+    # The master's registering child is a Python process of its own: slow to start on a
+    # loaded machine, and it tries again 1, 2, 4, 8 ... s after a failure (said in the log).
+    [instance_id] = eventually(
+        lambda: fake.service_ids("customer_service"), timeout=60, explain=service.output
+    )
     seen = eventually(lambda: watcher.instances("customer_service"))
     definition = fake.definition(instance_id)
     [entry] = fake.entries("customer_service", passing=True)
