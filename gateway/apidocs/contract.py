@@ -29,10 +29,12 @@ Plain data in, plain data out: no Flask (``gateway.apidocs.api`` serves it).
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from shared.contract import HTTP_METHODS, load_document
@@ -409,8 +411,30 @@ def _tags(sources: list[Source], paths: dict[str, dict[str, Any]]) -> list[dict[
 
 
 def public_api_document(sources: list[Source] | None = None) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of everything a client can call through the gateway."""
-    sources = declared_sources() if sources is None else sources
+    """The OpenAPI 3.1 document of everything a client can call through the gateway.
+
+    Built from ``sources``, or from the declared contracts: then once per version
+    of their files (each app a process creates gets its own copy).
+    """
+    if sources is None:
+        versions = tuple(_file_version(service.contract_path) for service in load_services())
+        document: dict[str, Any] = json.loads(_declared_public_document(versions))
+        return document
+    return _built_document(sources)
+
+
+def _file_version(path: Path) -> tuple[str, int, int]:
+    status = path.stat()
+    return str(path.resolve()), status.st_mtime_ns, status.st_size
+
+
+@functools.lru_cache(maxsize=4)
+def _declared_public_document(versions: tuple[tuple[str, int, int], ...]) -> str:
+    """The public document of the declared contracts, as JSON; their files' versions key it."""
+    return json.dumps(_built_document(declared_sources()))
+
+
+def _built_document(sources: list[Source]) -> dict[str, Any]:
     parts = [_public_part(source) for source in sources]
     _rename_operation_ids(parts)
     names = _component_names(parts)

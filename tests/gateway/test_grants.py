@@ -3,9 +3,9 @@ granting principal's own scopes.
 
 Every combination of held and wanted scopes is put to :func:`check_grant`, the one
 decision every grant goes through. Over HTTP, each endpoint is held to it where
-an answer changes: every scope set a key managing users can hold asks for exactly
-what it holds, and for one scope more, and each role's scopes, one at a time
-taken away, decide who may create and change which users.
+an answer changes: keys holding each scope alone, and lacking each one alone, ask
+for exactly what they hold and for each scope more, and each role's scopes, one at
+a time taken away, decide who may create and change which users.
 """
 
 from __future__ import annotations
@@ -34,8 +34,19 @@ def _subsets(items: list[str]) -> list[tuple[str, ...]]:
     ]
 
 
-#: Every scope set a key able to call the admin endpoints at all can hold.
-HOLDER_SCOPES = [frozenset({MANAGE, *extra}) for extra in _subsets(OTHER_SCOPES)]
+#: Scope sets of keys able to call the admin endpoints at all, where each scope's answer
+#: flips: ``users:manage`` alone, all of them, each scope held alone and each one missing
+#: alone. Every other set is decided by the same :func:`check_grant`, put above to every
+#: combination.
+HOLDER_SCOPES = sorted(
+    {
+        frozenset({MANAGE}),
+        frozenset(SCOPES),
+        *(frozenset({MANAGE, scope}) for scope in OTHER_SCOPES),
+        *(frozenset(SCOPES) - {scope} for scope in OTHER_SCOPES),
+    },
+    key=sorted,
+)
 #: Per role, a key holding the role's scopes (and ``users:manage``), then the same key
 #: short of each of them in turn: where creating or changing users of a role flips.
 ROLE_EDGES = sorted(
