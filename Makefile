@@ -27,8 +27,9 @@ LOCK_FLAGS ?=
 # suite mostly waits on servers and service processes; the suite is much larger now (see
 # "Tests" in the README). PYTEST_WORKERS=0 runs serially, =auto per core.
 PYTEST_WORKERS ?= 3
-# Every test's time (setup, call and teardown) is kept in var/junit.xml.
-PYTEST := $(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --durations=25 --junitxml=var/junit.xml
+# Every test's time (setup, call and teardown) is kept in var/junit.xml. Work stealing: a
+# worker that runs out takes tests from a busy one, so no long test is left queued at the end.
+PYTEST := $(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist worksteal --durations=25 --junitxml=var/junit.xml
 # Static checks over shared/ and every service. bandit: a medium or high finding fails (one
 # accepted on purpose carries `# nosec <test> # <why>` on its line), low ones are listed.
 BANDIT := $(BIN)/bandit -q -r shared $(SERVICES) -f custom \
