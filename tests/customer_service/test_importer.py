@@ -80,6 +80,13 @@ def submit(imports: ImportService, addresses: list[str]) -> ImportJobRead:
     return imports.submit(request, submitted_by="tests")
 
 
+#: Sessions of the test database waiting for a lock another holds.
+WAITING_ON_A_LOCK = (
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
+
+
 @contextmanager
 def holding_email(database_url: str, email: str) -> Iterator[None]:
     """An uncommitted customer with ``email``: a create of the same email waits for the block."""
@@ -181,6 +188,12 @@ def test_on_sigterm_it_finishes_its_chunk_and_gives_the_job_back(
     with holding_email(database_url, addresses[HELD_ROW]):
         job = submit(imports, addresses)
         wait_for_job(imports, job.id, first, lambda j: j.processed == 30)
+        # Inside its fourth chunk, waiting on the held row (between chunks, it would
+        # rightly stop before starting another).
+        deadline = time.monotonic() + 30
+        while not scalar(database_url, WAITING_ON_A_LOCK):
+            assert time.monotonic() < deadline, first.output()
+            time.sleep(0.05)
         assert first.process is not None
         first.process.terminate()
 
