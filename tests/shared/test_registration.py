@@ -196,11 +196,11 @@ def consul_service(
     fake: FakeConsul,
     service_for_test: Callable[..., ServiceProcess],
     make_database: Callable[[str], str],
-) -> Callable[[], ServiceProcess]:
+) -> Callable[..., ServiceProcess]:
     """Factory: the customer service under gunicorn (two workers) with ``DISCOVERY=consul``."""
     database = make_database("customer_service")
 
-    def start() -> ServiceProcess:
+    def start(**overrides: str) -> ServiceProcess:
         return service_for_test(
             "customer_service",
             {
@@ -209,9 +209,11 @@ def consul_service(
                 "DISCOVERY": "consul",
                 "CONSUL_HTTP_ADDR": fake.url,
                 "CONSUL_CHECK_INTERVAL": "200ms",
-                "CONSUL_CHECK_TIMEOUT": "1s",
+                # A loaded machine can keep /healthz waiting a second or more.
+                "CONSUL_CHECK_TIMEOUT": "5s",
                 "CONSUL_DEREGISTER_CRITICAL_AFTER": "2s",
                 "SERVICE_VERSION": "7.0.1",
+                **overrides,
             },
             workers=2,
         )
@@ -229,7 +231,9 @@ def watcher(fake: FakeConsul) -> Iterator[ConsulDiscovery]:
 
 
 def test_a_service_registers_on_start_and_deregisters_on_sigterm(fake, consul_service, watcher):
-    service = consul_service()
+    # A new check is critical until it first passes; on a loaded machine that can take
+    # over 2 s, and the registry would drop the instance before the test saw it.
+    service = consul_service(CONSUL_DEREGISTER_CRITICAL_AFTER="60s")
     # The master's registering child is a Python process of its own: slow to start on a
     # loaded machine, and it tries again 1, 2, 4, 8 ... s after a failure (said in the log).
     [instance_id] = eventually(
@@ -258,8 +262,8 @@ def test_a_service_registers_on_start_and_deregisters_on_sigterm(fake, consul_se
         {
             "http": f"{service.url}/healthz",
             "interval": "200ms",
-            "timeout": "1s",
-            "DeregisterCriticalServiceAfter": "2s",
+            "timeout": "5s",
+            "DeregisterCriticalServiceAfter": "60s",
         }
     ]
     assert entry["Checks"][1]["Output"].startswith(f"HTTP GET {service.url}/healthz: 200 OK")
