@@ -91,6 +91,9 @@ def test_moving_between_pages_keeps_the_user_signed_in(admin_page: Page, console
 
 
 def test_a_refused_access_token_is_refreshed_silently_once(admin_page: Page, console_url):
+    # The home page done drawing first: a refresh of its own, cut short by leaving it after
+    # the gateway had rotated the token, would leave this page a spent one (reuse: signed out).
+    admin_page.wait_for_load_state("networkidle")
     before = _session(admin_page)
     # As if the access token had expired early (a signing key retired, say): the API says 401.
     admin_page.evaluate(
