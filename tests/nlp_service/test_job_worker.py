@@ -224,9 +224,12 @@ def test_a_job_that_keeps_failing_ends_in_error_with_the_reason(
     # them): every run fails on them, and the retries end it in error.
     labels = [LabelSpec(name="billing"), LabelSpec(name="shipping")]
     job = store.create(OWNER.subject, "classify", [Row(1, "invoice overdue")], labels)
+    # Queued as the API marks it, at once: a job left `accepted` for a second is queued by
+    # the worker's own sweep too (NLP_JOB_REQUEUE_SECONDS=1), and two runs would count.
     with sql_on(nlp_database) as query:
         query(
-            'UPDATE nlp_jobs SET labels = \'[{"title": "billing"}]\' WHERE id = %s',
+            "UPDATE nlp_jobs SET labels = '[{\"title\": \"billing\"}]', status = 'queued'"
+            " WHERE id = %s",
             (str(job.id),),
         )
     tasks.send_job(job.id, worker_queue)
