@@ -69,18 +69,25 @@ def load_document(path: Path) -> dict[str, Any]:
     the gateway's public document and the tests do, reads each contract once);
     copied from JSON, ten times faster than parsing the YAML again.
     """
-    status = path.stat()
-    document: dict[str, Any] = json.loads(
-        _document_json(path.resolve(), status.st_mtime_ns, status.st_size)
-    )
+    document: dict[str, Any] = json.loads(_document_json(file_version(path)))
     return document
 
 
+FileVersion = tuple[str, int, int]
+
+
+def file_version(path: Path) -> FileVersion:
+    """What keys a cache of what a file holds: its resolved path, modification time and size."""
+    status = path.stat()
+    return str(path.resolve()), status.st_mtime_ns, status.st_size
+
+
 @functools.lru_cache(maxsize=64)
-def _document_json(path: Path, mtime_ns: int, size: int) -> str:
-    """The document at ``path`` as JSON; the file's time and size key the cache."""
+def _document_json(version: FileVersion) -> str:
+    """The document of the file at ``version`` as JSON."""
     # A SafeLoader subclass: plain data, never arbitrary objects.
-    document = yaml.load(path.read_text(), Loader=_ContractLoader)  # noqa: S506  # nosec B506
+    text = Path(version[0]).read_text()
+    document = yaml.load(text, Loader=_ContractLoader)  # noqa: S506  # nosec B506
     return json.dumps(document)
 
 

@@ -34,10 +34,9 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from shared.contract import HTTP_METHODS, load_document
+from shared.contract import HTTP_METHODS, FileVersion, file_version, load_document
 from shared.services import Service, load_services
 
 OPENAPI_VERSION = "3.1.0"
@@ -417,19 +416,14 @@ def public_api_document(sources: list[Source] | None = None) -> dict[str, Any]:
     of their files (each app a process creates gets its own copy).
     """
     if sources is None:
-        versions = tuple(_file_version(service.contract_path) for service in load_services())
+        versions = tuple(file_version(service.contract_path) for service in load_services())
         document: dict[str, Any] = json.loads(_declared_public_document(versions))
         return document
     return _built_document(sources)
 
 
-def _file_version(path: Path) -> tuple[str, int, int]:
-    status = path.stat()
-    return str(path.resolve()), status.st_mtime_ns, status.st_size
-
-
 @functools.lru_cache(maxsize=4)
-def _declared_public_document(versions: tuple[tuple[str, int, int], ...]) -> str:
+def _declared_public_document(versions: tuple[FileVersion, ...]) -> str:
     """The public document of the declared contracts, as JSON; their files' versions key it."""
     return json.dumps(_built_document(declared_sources()))
 

@@ -104,7 +104,7 @@ class UpstreamTimeouts:
     read: float = 10.0
 
 
-#: Connection pools kept, one per instance the gateway has called (as PoolManager's 16, roomier).
+#: Connection pools kept, one per instance the gateway has called; past it the oldest goes.
 MAX_INSTANCE_POOLS = 64
 
 
