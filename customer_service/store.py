@@ -268,6 +268,11 @@ ROWS_PER_PAGE = 30
 TAG_SAMPLE = 100
 #: ... for tags with at most this many rows; more cost more to sample than it saves.
 TAG_SAMPLE_LIMIT = 50_000
+#: A walk expected to read more entries than this looks at one tag's rows first: the
+#: sample builds the tag's bitmap (1-2 ms at most TAG_SAMPLE_LIMIT rows, about 5,000-
+#: 10,000 entries). Several tags are left to the walk: their bitmap is that of their
+#: intersection, built from every tag's rows (newsletter's 250,000: 5 ms or more).
+TAG_SAMPLE_BEFORE_WALK = 20_000
 #: The opening window reads this many entries per row wanted, before any estimate:
 #: filters that match one customer in ten or more fill the page within it.
 OPENING_WINDOW_PER_ROW = 10
@@ -414,6 +419,14 @@ class CustomerList:
         if len(opening) == self._fetch:
             return opening
         plan = self._estimate()
+        if (
+            not plan.probe_first
+            and len(self._query.tag or ()) == 1
+            and plan.first_window() > TAG_SAMPLE_BEFORE_WALK
+            and plan.could_probe_by_tag_for_less()
+        ):
+            # A long walk ahead, where the tag's rows, if they share pages, probe for less.
+            plan = replace(plan, tag_spread=self._tag_spread())
         if plan.probe_first:
             return self._probe_then_walk(plan)
         return self._walk_in_windows(plan)
@@ -584,22 +597,38 @@ class CustomerList:
         ``after`` on; every filter is checked on the index entry itself.
         """
         walked, walked_params = self._walked(partition, after)
-        beside, beside_params = self._filters(beside=partition)
+        beside, beside_params = self._filters(beside=partition, tags=False)
         order = self._order(sql.Identifier(self._column))
-        statement = sql.SQL(
-            "SELECT {columns} FROM customers JOIN (SELECT id, {sort} AS sort_value FROM ("
+        entries = sql.SQL(
             "SELECT id, name, created_at, status, country, segment, tags FROM customers"
-            " WHERE {walked} ORDER BY {order}{limit}) walked WHERE {beside}"
-            " ORDER BY {order} LIMIT %s) page USING (id) ORDER BY {page_order}"
+            " WHERE {walked} ORDER BY {order}{limit}"
         ).format(
-            columns=CUSTOMER_COLUMNS,
-            sort=sql.Identifier(self._column),
             walked=walked,
             order=order,
             # A LIMIT, or else OFFSET 0, keeps the planner from folding the walk into one
             # query with the filters, and from picking its own way for that one again.
             limit=sql.SQL(" LIMIT %s") if width is not None else sql.SQL(" OFFSET 0"),
-            beside=sql.SQL(" AND ").join(beside) if beside else sql.SQL("true"),
+        )
+        checked = sql.SQL("SELECT * FROM ({entries}) walked WHERE {beside}").format(
+            entries=entries, beside=sql.SQL(" AND ").join(beside) if beside else sql.SQL("true")
+        )
+        if self._query.tag:
+            # The tags last, on the entries the other filters let through (OFFSET 0 keeps
+            # that order): left to itself, the planner checks them first, and a walk of
+            # 80,000 entries took 18 ms instead of 12. The ORDER BY keeps the entries in
+            # order, so the page's LIMIT stops the walk as soon as the page is full.
+            checked = sql.SQL(
+                "SELECT * FROM ({checked} ORDER BY {order} OFFSET 0) checked WHERE {tags}"
+            ).format(checked=checked, order=order, tags=sql.SQL("tags @> %s::text[]"))
+            beside_params.append(self._query.tag)
+        statement = sql.SQL(
+            "SELECT {columns} FROM customers JOIN (SELECT id, {sort} AS sort_value FROM ({checked})"
+            " checked ORDER BY {order} LIMIT %s) page USING (id) ORDER BY {page_order}"
+        ).format(
+            columns=CUSTOMER_COLUMNS,
+            sort=sql.Identifier(self._column),
+            checked=checked,
+            order=order,
             page_order=self._order(sql.SQL("page.sort_value")),
         )
         width_params = [width] if width is not None else []
@@ -654,11 +683,13 @@ class CustomerList:
             params.append(self._query.created_before)
         return conditions, params
 
-    def _filters(self, *, beside: str | None) -> tuple[list[sql.Composable], list[Any]]:
+    def _filters(
+        self, *, beside: str | None, tags: bool = True
+    ) -> tuple[list[sql.Composable], list[Any]]:
         """The filters a walk of ``beside``'s index (None: the sort's) checks on each entry.
 
         The walk's index condition holds its equality filter and, in time order, the
-        created range.
+        created range. ``tags=False`` leaves the tags' condition out.
         """
         conditions: list[sql.Composable] = []
         params: list[Any] = []
@@ -666,7 +697,7 @@ class CustomerList:
             if name != beside:
                 conditions.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
                 params.append(getattr(self._query, name))
-        if self._query.tag:
+        if tags and self._query.tag:
             conditions.append(sql.SQL("tags @> %s::text[]"))
             params.append(self._query.tag)
         if not self._by_time:

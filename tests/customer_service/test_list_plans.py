@@ -111,6 +111,10 @@ WAYS: dict[str, tuple[dict[str, Any], set[str]]] = {
         {"TABLE_PAGE_COST": 1e12, "OPENING_WINDOW_PER_ROW": 0},
         {"bounded walk", "tag sample"},
     ),
+    "tag sample before the walk": (
+        {"TABLE_PAGE_COST": 1e12, "OPENING_WINDOW_PER_ROW": 0, "TAG_SAMPLE_BEFORE_WALK": 0},
+        {"tag sample before a window"},
+    ),
     "probe gives up, walk to the end": (
         {**FREE_PROBE, "MIN_PROBE": 0, "PROBE_SLACK": 0, "OPENING_WINDOW_PER_ROW": 0},
         {"probe", "walk to the end"},
@@ -125,15 +129,17 @@ def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iter
     for name, value in settings.items():
         monkeypatch.setattr(store, name, value)
     if request.param == "walk in small windows":
-        # One entry first, then a few more each time: every window boundary is crossed,
-        # and the pages the tags' rows take are looked at whenever a tag is filtered on.
+        # One entry first, then a few more each time: every window boundary is crossed.
         monkeypatch.setattr(ListPlan, "first_window", lambda _plan: 1)
+    if request.param in ("walk in small windows", "tag sample before the walk"):
+        # The pages the tags' rows take are looked at whenever a tag is filtered on.
         monkeypatch.setattr(
             ListPlan,
             "could_probe_by_tag_for_less",
             lambda plan: plan.tag_spread is None and ("tag",) in plan.probe_reads,
         )
     ran: set[str] = set()
+    windowed: set[int] = set()  # the requests (id of their CustomerList) that walked a window
     probe, walk, sample = CustomerList._probe, CustomerList._walk, CustomerList._tag_spread
 
     def probing(self: CustomerList, plan: ListPlan) -> Any:
@@ -142,10 +148,12 @@ def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iter
 
     def walking(self: CustomerList, partition: Any, after: Any, width: Any, wanted: int = 0) -> Any:
         ran.add("walk to the end" if width is None else "bounded walk")
+        if width:
+            windowed.add(id(self))
         return walk(self, partition, after, width, wanted)
 
     def sampling(self: CustomerList) -> float:
-        ran.add("tag sample")
+        ran.add("tag sample" if id(self) in windowed else "tag sample before a window")
         return sample(self)
 
     monkeypatch.setattr(CustomerList, "_probe", probing)
