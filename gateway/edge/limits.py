@@ -18,6 +18,12 @@ pipeline and pool checkout, which cost more than the round trip itself. Keys,
 scripts and arithmetic are the library's; if Redis lost the scripts (a
 restart), the library's own calls run once and load them again.
 
+A busy key does not need a round trip per request: a worker that sees a key
+at more than a few requests a second counts several of its requests in Redis
+at once (the library's ``cost``) and lets the next ones through on that lease,
+for at most a second (:class:`Lease`). Near the limit a key is counted one
+request at a time again, so refusals come exactly where they did.
+
 When Redis cannot be reached the gateway lets the request through and counts
 it in ``gateway_rate_limit_errors_total``: a rate limiter outage should not
 take the whole API down with it.
@@ -57,6 +63,17 @@ RedisConnection = Any
 PACKED_COMMANDS_KEPT = 4096
 #: The limit for every authenticated call, per principal.
 API_LIMIT = "api"
+#: Most requests a worker counts in Redis at once for one key.
+MAX_LEASE = 16
+#: A lease lasts about this share of a second at the key's recent pace in this worker...
+LEASE_PACE = 4
+#: ... and is taken only while the window has this many times its size left: near the
+#: limit every request is counted on its own, and refused exactly where it was before.
+LEASE_HEADROOM = 16
+#: How long a lease's requests may be let through, seconds.
+LEASE_SECONDS = 1.0
+#: Keys whose leases are kept; past it the table starts again.
+LEASES_KEPT = 4096
 
 
 def limit_for(operation: Operation | None) -> str:
@@ -85,6 +102,52 @@ class LimitState:
         }
 
 
+@dataclass
+class Lease:
+    """Requests of one key already counted in Redis, that this worker may let through.
+
+    Also keeps the key's pace in this worker (requests in this second and the one
+    before), which sizes the next lease: about a quarter of a second's requests, so
+    a lease is used up well before it expires while the key stays busy. What a
+    lease holds when it expires was counted and not used: at most ``MAX_LEASE``
+    requests, once per slowdown of a busy key, and only far from its limit.
+    """
+
+    tokens: int = 0
+    #: Requests left in the window once the lease was counted (its tokens excluded).
+    remaining: int = 0
+    reset_at: float = 0.0
+    expires: float = 0.0
+    second: int = 0
+    this_second: int = 0
+    last_second: int = 0
+
+    def seen(self, now: float) -> None:
+        """Count one request of the key at ``now`` (monotonic seconds) towards its pace."""
+        second = int(now)
+        if second != self.second:
+            self.last_second = self.this_second if second == self.second + 1 else 0
+            self.second, self.this_second = second, 0
+        self.this_second += 1
+
+    def take(self, now: float) -> bool:
+        """Use one of the lease's requests, if it holds one and has not expired."""
+        if self.tokens > 0 and now < self.expires:
+            self.tokens -= 1
+            return True
+        return False
+
+    def next_size(self) -> int:
+        """How many requests to count in Redis with the next one (1: just that one)."""
+        pace = max(self.this_second, self.last_second) // LEASE_PACE
+        return max(1, min(MAX_LEASE, pace, self.remaining // LEASE_HEADROOM))
+
+    def state(self, limit: int) -> LimitState:
+        """The headers' figures: what Redis had left, and the requests still leased."""
+        reset = max(1, math.ceil(self.reset_at - time.time()))
+        return LimitState(limit, self.remaining + self.tokens, reset)
+
+
 class RateLimiter:
     """Named limits (``"api"``, ``"auth"``) counted per key in Redis."""
 
@@ -106,7 +169,8 @@ class RateLimiter:
         # (a readiness poll and bookkeeping per checkout), so hits go over connections
         # kept here, idle ones in a list, each sending a pair of calls packed once per key.
         self._idle: list[RedisConnection] = []
-        self._packed: dict[tuple[str, str], bytes] = {}
+        self._packed: dict[tuple[str, str, int], bytes] = {}
+        self._leases: dict[tuple[str, str], Lease] = {}
 
     def _new_connection(self) -> RedisConnection:
         """A connection made as the library's client makes them (address, timeouts, retry)."""
@@ -156,29 +220,51 @@ class RateLimiter:
     def hit(self, name: str, key: str) -> LimitState | None:
         """Count one request; raise 429 over the limit; None if Redis is down."""
         item = self._limits[name]
+        now = time.monotonic()
+        lease = self._leases.get((name, key))
+        if lease is None:
+            if len(self._leases) >= LEASES_KEPT:
+                self._leases.clear()
+            lease = self._leases[name, key] = Lease()
+        lease.seen(now)
+        if lease.take(now):
+            return lease.state(item.amount)
+        size = lease.next_size()
         try:
-            try:
-                allowed, remaining, reset_at = self._hit_in_one_round_trip(item, name, key)
-            except NoScriptError:
-                allowed = self._strategy.hit(item, name, key)
-                stats = self._strategy.get_window_stats(item, name, key)
-                remaining, reset_at = stats.remaining, stats.reset_time
+            allowed, remaining, reset_at = self._counted(item, name, key, size)
+            if not allowed and size > 1:
+                # Too few left for the whole lease (other workers took some): this one alone.
+                size = 1
+                allowed, remaining, reset_at = self._counted(item, name, key, size)
         except (StorageError, RedisError) as error:
             RATE_LIMIT_ERRORS.inc()
             logger.warning("rate limit not applied, Redis unavailable: %s", error)
             return None
-        reset = max(1, math.ceil(reset_at - time.time()))
-        state = LimitState(item.amount, max(0, remaining), reset)
+        lease.tokens = size - 1 if allowed else 0
+        lease.remaining, lease.reset_at = max(0, remaining), reset_at
+        lease.expires = now + LEASE_SECONDS
+        state = lease.state(item.amount)
         if not allowed:
             RATE_LIMITED.labels(name).inc()
             raise TooManyRequests(
-                f"Rate limit of {item} exceeded; retry in {reset} s",
-                headers={**state.headers(), "Retry-After": str(reset)},
+                f"Rate limit of {item} exceeded; retry in {state.reset_seconds} s",
+                headers={**state.headers(), "Retry-After": str(state.reset_seconds)},
             )
         return state
 
+    def _counted(
+        self, item: RateLimitItem, name: str, key: str, cost: int
+    ) -> tuple[bool, int, float]:
+        """Count ``cost`` requests at once if the window has room for them all."""
+        try:
+            return self._hit_in_one_round_trip(item, name, key, cost)
+        except NoScriptError:
+            allowed = self._strategy.hit(item, name, key, cost=cost)
+            stats = self._strategy.get_window_stats(item, name, key)
+            return allowed, stats.remaining, stats.reset_time
+
     def _hit_in_one_round_trip(
-        self, item: RateLimitItem, name: str, key: str
+        self, item: RateLimitItem, name: str, key: str, cost: int = 1
     ) -> tuple[bool, int, float]:
         """``SlidingWindowCounterRateLimiter.hit`` then ``get_window_stats``, in one round trip.
 
@@ -187,7 +273,9 @@ class RateLimiter:
         """
         reused = bool(self._idle)
         connection = self._idle.pop() if reused else self._new_connection()
-        packed = self._packed.get((name, key)) or self._pack(connection, item, name, key)
+        packed = self._packed.get((name, key, cost)) or self._pack(
+            connection, item, name, key, cost
+        )
         try:
             try:
                 acquired, window = self._exchange(connection, packed)
@@ -222,8 +310,10 @@ class RateLimiter:
             current_reset_in = current_expires_in % expiry
         return bool(acquired), remaining, now + min(previous_reset_in, current_reset_in)
 
-    def _pack(self, connection: RedisConnection, item: RateLimitItem, name: str, key: str) -> bytes:
-        """The two scripts' calls for ``key`` under ``name``, as bytes on the wire (kept)."""
+    def _pack(
+        self, connection: RedisConnection, item: RateLimitItem, name: str, key: str, cost: int
+    ) -> bytes:
+        """The two scripts' calls for ``cost`` hits of ``key`` under ``name``, as bytes (kept)."""
         storage = self._storage
         window_key = item.key_for(name, key)
         expiry = item.get_expiry()
@@ -232,14 +322,15 @@ class RateLimiter:
             storage.prefixed_key(storage._previous_window_key(window_key)),
             storage.prefixed_key(storage._current_window_key(window_key)),
         )
+        acquire = (item.amount, expiry, cost)
         commands = (
-            ("EVALSHA", storage.lua_acquire_sliding_window.sha, 2, *keys, item.amount, expiry, 1),
+            ("EVALSHA", storage.lua_acquire_sliding_window.sha, 2, *keys, *acquire),
             ("EVALSHA", storage.lua_sliding_window.sha, 2, *keys, expiry),
         )
         packed = b"".join(connection.pack_commands(commands))
         if len(self._packed) >= PACKED_COMMANDS_KEPT:
             self._packed.clear()
-        self._packed[(name, key)] = packed
+        self._packed[(name, key, cost)] = packed
         return packed
 
 

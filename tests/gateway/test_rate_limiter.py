@@ -10,7 +10,8 @@ from limits import parse
 from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-from gateway.edge.limits import RateLimiter
+from gateway.edge import limits
+from gateway.edge.limits import MAX_LEASE, Lease, RateLimiter
 from shared.errors import TooManyRequests
 from tests.gateway.conftest import REDIS_URL
 
@@ -79,6 +80,112 @@ def test_keeps_counting_after_redis_closes_its_connections(redis_prefix: str) ->
     assert (second and second.remaining, third and third.remaining) == (1, 0)
     with pytest.raises(TooManyRequests):
         limiter.hit("api", "principal:dave")
+
+
+class RoundTrips:
+    """Counts the limiter's trips to Redis (wraps its own method; Redis answers them)."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.count = 0
+        self._trip = limiter._hit_in_one_round_trip
+        limiter._hit_in_one_round_trip = self  # type: ignore[method-assign]
+
+    def __call__(self, *args: object) -> tuple[bool, int, float]:
+        self.count += 1
+        return self._trip(*args)  # type: ignore[arg-type]
+
+
+def test_a_busy_key_far_from_its_limit_is_counted_a_lease_at_a_time(redis_prefix: str) -> None:
+    limiter = RateLimiter(REDIS_URL, {"api": "1000000/minute"}, key_prefix=redis_prefix)
+    trips = RoundTrips(limiter)
+    reference = SlidingWindowCounterRateLimiter(RedisStorage(REDIS_URL, key_prefix=redis_prefix))
+
+    states = [limiter.hit("api", "principal:erin") for _ in range(400)]
+
+    # A few requests a second is all it takes: most of the 400 went through on leases.
+    assert trips.count < 400 / 4
+    # Every request is in the headers, as if each had been counted on its own...
+    assert [state and state.remaining for state in states] == [
+        1_000_000 - hits for hits in range(1, 401)
+    ]
+    # ... and Redis holds them all, with at most one lease's unused requests more.
+    counted = (
+        1_000_000
+        - reference.get_window_stats(parse("1000000/minute"), "api", "principal:erin").remaining
+    )
+    assert 400 <= counted < 400 + MAX_LEASE
+
+
+def test_near_its_limit_a_key_is_refused_exactly_where_it_would_be_one_by_one(
+    redis_prefix: str,
+) -> None:
+    # Two workers sharing one key, taking turns as fast as they can: together they let
+    # exactly the limit through, and the headers count down one request at a time.
+    first, second = (
+        RateLimiter(REDIS_URL, {"api": "100/minute"}, key_prefix=redis_prefix) for _ in range(2)
+    )
+    allowed = 0
+    for turn in range(300):
+        try:
+            state = (first, second)[turn % 2].hit("api", "principal:frank")
+        except TooManyRequests:
+            continue
+        else:
+            allowed += 1
+            assert state is not None
+            assert state.remaining >= 0
+
+    assert allowed == 100
+    for limiter in (first, second):
+        with pytest.raises(TooManyRequests):
+            limiter.hit("api", "principal:frank")
+
+
+def test_one_worker_counts_down_its_headers_to_the_limit(redis_prefix: str) -> None:
+    limiter = RateLimiter(REDIS_URL, {"api": "100/minute"}, key_prefix=redis_prefix)
+    trips = RoundTrips(limiter)
+
+    states = [limiter.hit("api", "principal:grace") for _ in range(100)]
+
+    assert [state and state.remaining for state in states] == list(range(99, -1, -1))
+    assert trips.count < 100  # leases while over 16 x their size was left
+    with pytest.raises(TooManyRequests):
+        limiter.hit("api", "principal:grace")
+
+
+def test_a_lease_is_not_used_once_it_has_expired(
+    redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "LEASE_SECONDS", 0.05)
+    limiter = RateLimiter(REDIS_URL, {"api": "1000000/minute"}, key_prefix=redis_prefix)
+    trips = RoundTrips(limiter)
+    while limiter._leases.get(("api", "principal:heidi"), Lease()).tokens < 2:
+        limiter.hit("api", "principal:heidi")
+    before = trips.count
+
+    time.sleep(0.1)
+    limiter.hit("api", "principal:heidi")
+
+    assert trips.count == before + 1
+
+
+def test_a_lease_is_sized_by_the_keys_pace_and_what_the_window_has_left() -> None:
+    lease = Lease(remaining=1_000_000)
+    assert lease.next_size() == 1  # a key not seen yet: one request
+    for _ in range(9):
+        lease.seen(100.5)
+    assert lease.next_size() == 2  # 9 requests this second: a quarter of them
+    for _ in range(200):
+        lease.seen(100.6)
+    assert lease.next_size() == MAX_LEASE
+    lease.seen(101.2)
+    assert lease.next_size() == MAX_LEASE  # the second before counts too
+    lease.seen(103.0)
+    assert lease.next_size() == 1  # quiet for a second and more
+    busy = Lease(remaining=47)
+    for _ in range(200):
+        busy.seen(7.0)
+    assert busy.next_size() == 2  # 47 left: at most a sixteenth of it
 
 
 def _client_ids(name: str) -> list[str]:
