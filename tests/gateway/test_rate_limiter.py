@@ -88,7 +88,7 @@ class RoundTrips:
     def __init__(self, limiter: RateLimiter) -> None:
         self.count = 0
         self._trip = limiter._hit_in_one_round_trip
-        limiter._hit_in_one_round_trip = self  # type: ignore[method-assign]
+        limiter._hit_in_one_round_trip = self  # type: ignore[method-assign,assignment]
 
     def __call__(self, *args: object) -> tuple[bool, int, float]:
         self.count += 1
@@ -153,6 +153,31 @@ def test_one_worker_counts_down_its_headers_to_the_limit(redis_prefix: str) -> N
         limiter.hit("api", "principal:grace")
 
 
+def test_a_lease_too_big_for_what_others_left_falls_back_to_the_one_request(
+    redis_prefix: str,
+) -> None:
+    limiter = RateLimiter(REDIS_URL, {"api": "1000/minute"}, key_prefix=redis_prefix)
+    for _ in range(200):  # busy: leases of several requests
+        limiter.hit("api", "principal:ivan")
+    # Another worker (the library's own call, on the same keys) takes all but one.
+    other = SlidingWindowCounterRateLimiter(RedisStorage(REDIS_URL, key_prefix=redis_prefix))
+    item = parse("1000/minute")
+    assert other.hit(
+        item,
+        "api",
+        "principal:ivan",
+        cost=other.get_window_stats(item, "api", "principal:ivan").remaining - 1,
+    )
+
+    allowed = 0
+    while _allowed(limiter, "principal:ivan"):
+        allowed += 1
+
+    assert 1 <= allowed <= MAX_LEASE
+    # The last request left went to this worker, though it asked for a lease first.
+    assert other.get_window_stats(item, "api", "principal:ivan").remaining == 0
+
+
 def test_a_lease_is_not_used_once_it_has_expired(
     redis_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -186,6 +211,15 @@ def test_a_lease_is_sized_by_the_keys_pace_and_what_the_window_has_left() -> Non
     for _ in range(200):
         busy.seen(7.0)
     assert busy.next_size() == 2  # 47 left: at most a sixteenth of it
+
+
+def _allowed(limiter: RateLimiter, key: str) -> bool:
+    """Whether ``limiter`` lets one more request of ``key`` through."""
+    try:
+        limiter.hit("api", key)
+    except TooManyRequests:
+        return False
+    return True
 
 
 def _client_ids(name: str) -> list[str]:
