@@ -109,12 +109,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="seconds per point")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per service")
     parser.add_argument(
+        "--gateway-workers", type=int, help="the gateway's gunicorn workers (default: --workers)"
+    )
+    parser.add_argument(
         "--concurrency", type=int, nargs="*", default=list(CONCURRENCIES), help="connections"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as logs:
         folder = Path(logs)
-        gateway, customer, databases = start_stack(args.workers, folder, log_level="INFO")
+        gateway, customer, databases = start_stack(
+            args.workers, folder, log_level="INFO", gateway_workers=args.gateway_workers
+        )
         nginx: subprocess.Popen[bytes] | None = None
         try:
             nginx, nginx_url = start_nginx(folder, customer.port)
@@ -134,8 +139,9 @@ def main() -> None:
                 "gateway": f"{gateway.url}/api/v1/customers/{customer_id}",
             }
             print(
-                f"GET /customers/{{id}}, wrk, {args.seconds:.0f} s per point, "
-                f"{args.workers} gevent workers per service, access logs on, all on the same cores"
+                f"GET /customers/{{id}}, wrk, {args.seconds:.0f} s per point, gevent workers:"
+                f" {args.workers} for the service, {args.gateway_workers or args.workers} for"
+                " the gateway; access logs on, all on the same cores"
             )
             print(HEADER)
             for connections in args.concurrency:

@@ -51,11 +51,13 @@ def start_stack(
     logs: Path,
     cpus: tuple[frozenset[int], frozenset[int]] | None = None,
     log_level: str = "WARNING",
+    gateway_workers: int | None = None,
 ) -> tuple[ServiceProcess, ServiceProcess, list[str]]:
     """Fresh databases, a customer service and a gateway in front of it.
 
     ``log_level`` is both services' ``LOG_LEVEL``: ``INFO`` writes the access log
-    (one JSON line per request), ``WARNING`` leaves it out.
+    (one JSON line per request), ``WARNING`` leaves it out. The gateway has
+    ``gateway_workers`` workers (default: ``workers``, as the service).
     """
     gateway_db = migrated_database("gateway", "bench")
     customer_db = migrated_database("customer_service", "bench")
@@ -72,7 +74,7 @@ def start_stack(
             "RATE_LIMIT_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
             "LOG_LEVEL": log_level,
         },
-        workers=workers,
+        workers=gateway_workers or workers,
         cpus=cpus[0] if cpus else None,
     )
     jwks = f"{gateway.url}/.well-known/jwks.json"

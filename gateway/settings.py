@@ -150,6 +150,9 @@ class Settings(ServiceSettings):
     #: Keep-alive connections per instance per gateway process. Past it each call opens
     #: and closes a connection of its own: at 1,000 clients, 32 cost 40 % more CPU per call.
     upstream_pool_size: int = Field(default=512, ge=1)
+    #: Calls in flight per instance per gateway process; more wait their turn (up to the
+    #: route's read timeout). At 1,000 clients the service spent less per call.
+    upstream_max_in_flight: int = Field(default=64, ge=1)
     #: Transport failures in a row that open an instance's circuit.
     upstream_breaker_fail_max: int = Field(default=5, ge=1)
     #: How long an open circuit fails fast before letting one call try.

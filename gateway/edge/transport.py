@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -64,6 +65,13 @@ class Unsent(TransportError):
     """The instance took the connection but not the request (reset, or closed, mid-write)."""
 
     outcome = "unreachable"
+    never_sent = True
+
+
+class Busy(TransportError):
+    """Every call this process may have in flight to the instance stayed busy too long."""
+
+    outcome = "timeout"
     never_sent = True
 
 
@@ -184,7 +192,7 @@ class Exchange:
 class InstanceConnections:
     """Kept-alive connections to one instance (``http://host:port``) and calls over them."""
 
-    def __init__(self, url: str, *, max_idle: int) -> None:
+    def __init__(self, url: str, *, max_idle: int, max_in_flight: int | None = None) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self._tls = parts.scheme == "https"
@@ -193,6 +201,10 @@ class InstanceConnections:
         self._max_idle = max_idle
         self._idle: deque[Connection] = deque()
         self._tls_context = ssl.create_default_context() if self._tls else None
+        # Calls past ``max_in_flight`` wait their turn here, first come first served (a
+        # green semaphore under gevent): a service given a thousand calls at once spends
+        # more per call than one given them a hundred at a time.
+        self._slots = threading.BoundedSemaphore(max_in_flight) if max_in_flight else None
 
     def _connect(self, connect_timeout: float) -> Connection:
         try:
@@ -262,6 +274,25 @@ class InstanceConnections:
         request = self._head(method, target, headers, body)
         if body:
             request += body
+        slots = self._slots
+        if slots is not None and not slots.acquire(timeout=read_timeout):
+            raise Busy("no call to the instance ended in time to make room for this one")
+        released = False
+        try:
+            exchange = self._exchange(method, request, connect_timeout, read_timeout)
+            # A streamed answer keeps its place until its body has been read or closed.
+            released = exchange.streaming is None
+            return exchange
+        except BaseException:
+            released = True
+            raise
+        finally:
+            if slots is not None and released:
+                slots.release()
+
+    def _exchange(
+        self, method: str, request: bytes, connect_timeout: float, read_timeout: float
+    ) -> Exchange:
         connection = self._sent(request, connect_timeout, read_timeout)
         answer = _Answer()
         try:
@@ -285,6 +316,11 @@ class InstanceConnections:
             raise
         self._finished(connection, answer)
         return Exchange(status, answer.headers, b"".join(answer.pieces), None)
+
+    def _release(self) -> None:
+        """Make room for one more call (a streamed answer's, once it is over)."""
+        if self._slots is not None:
+            self._slots.release()
 
     def _sent(self, request: bytes, connect_timeout: float, read_timeout: float) -> Connection:
         """The connection ``request`` was written on whole.
@@ -366,6 +402,7 @@ class Streaming:
         self._pool = pool
         self._connection: Connection | None = connection
         self._answer = answer
+        self._in_flight = True
 
     def __iter__(self) -> Iterator[bytes]:
         answer = self._answer
@@ -394,3 +431,6 @@ class Streaming:
             self._answer.done()
             self._connection.close()
             self._connection = None
+        if self._in_flight:
+            self._in_flight = False
+            self._pool._release()

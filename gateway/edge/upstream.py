@@ -38,6 +38,7 @@ from gateway.edge.retries import (
 )
 from gateway.edge.routes import Route
 from gateway.edge.transport import (
+    Busy,
     ConnectTimedOut,
     InstanceConnections,
     ReadTimedOut,
@@ -180,6 +181,8 @@ def transport_problem(
         return error.outcome, ServiceUnavailable(f"{service} did not take the request")
     if isinstance(error, ConnectTimedOut):
         return error.outcome, ServiceUnavailable(f"{service} did not accept a connection in time")
+    if isinstance(error, Busy):
+        return error.outcome, ServiceUnavailable(f"{service} is too busy to take the request")
     if isinstance(error, ReadTimedOut):
         return error.outcome, GatewayTimeout(f"{service} did not answer within {read_timeout} s")
     return error.outcome, BadGateway(f"{service} sent a broken answer: {error}")
@@ -194,6 +197,7 @@ class UpstreamClient:
         timeouts: UpstreamTimeouts,
         route_timeouts: Mapping[str, UpstreamTimeouts] | None = None,
         pool_size: int = 32,
+        max_in_flight: int | None = None,
         breaker_fail_max: int = 5,
         breaker_reset_seconds: float = 10.0,
         retry_policy: RetryPolicy | None = None,
@@ -202,6 +206,7 @@ class UpstreamClient:
         self._route_timeouts = dict(route_timeouts or {})
         self._default_timeouts = timeouts
         self._pool_size = pool_size
+        self._max_in_flight = max_in_flight
         # One pool per instance, found by its URL.
         self._pools: dict[str, InstanceConnections] = {}
         self.balancer = Balancer(fail_max=breaker_fail_max, reset_seconds=breaker_reset_seconds)
@@ -225,6 +230,7 @@ class UpstreamClient:
                 for name, route in settings.upstream_route_timeouts.items()
             },
             pool_size=settings.upstream_pool_size,
+            max_in_flight=settings.upstream_max_in_flight,
             breaker_fail_max=settings.upstream_breaker_fail_max,
             breaker_reset_seconds=settings.upstream_breaker_reset_seconds,
             retry_policy=RetryPolicy(
@@ -248,7 +254,10 @@ class UpstreamClient:
             if len(self._pools) >= MAX_INSTANCE_POOLS:
                 self._pools.pop(next(iter(self._pools))).close()
             pool = self._pools.setdefault(
-                instance.url, InstanceConnections(instance.url, max_idle=self._pool_size)
+                instance.url,
+                InstanceConnections(
+                    instance.url, max_idle=self._pool_size, max_in_flight=self._max_in_flight
+                ),
             )
         return pool
 

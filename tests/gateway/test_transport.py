@@ -12,6 +12,7 @@ import pytest
 
 from gateway.edge.transport import (
     BrokenAnswer,
+    Busy,
     Connection,
     ConnectTimedOut,
     Exchange,
@@ -20,6 +21,7 @@ from gateway.edge.transport import (
     Unreachable,
     Unsent,
 )
+from gateway.edge.upstream import transport_problem
 from tests.support.processes import free_port
 from tests.support.upstreams import BrokenUpstream, read_request_head
 
@@ -323,3 +325,98 @@ def test_a_connection_reset_before_the_request_is_taken_is_a_transport_error() -
         server.close()
     if not isinstance(raised.value, BrokenAnswer):
         assert (raised.value.outcome, raised.value.never_sent) == ("unreachable", True)
+
+
+def test_calls_past_max_in_flight_wait_their_turn_and_all_get_their_answer(serve) -> None:
+    in_flight = 0
+    most = 0
+    lock = threading.Lock()
+
+    def slow(connection: socket.socket, head: bytes) -> bool:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        time.sleep(0.05)
+        with lock:
+            in_flight -= 1
+        return json_answer(connection, head)
+
+    _, url = serve(slow)
+    pool = InstanceConnections(url, max_idle=8, max_in_flight=2)
+    statuses: list[int] = []
+
+    def call() -> None:
+        statuses.append(pool.call("GET", "/customers/1", {}, b"", **TIMEOUTS).status)
+
+    callers = [threading.Thread(target=call) for _ in range(8)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+
+    assert statuses == [200] * 8
+    assert most == 2
+
+
+def test_a_call_that_waits_past_its_read_timeout_for_room_is_busy_and_never_sent(serve) -> None:
+    def slow(connection: socket.socket, head: bytes) -> bool:
+        time.sleep(0.5)
+        return json_answer(connection, head)
+
+    counted, url = serve(slow)
+    pool = InstanceConnections(url, max_idle=4, max_in_flight=1)
+    holder = threading.Thread(target=pool.call, args=("GET", "/slow", {}, b""), kwargs=TIMEOUTS)
+    holder.start()
+    time.sleep(0.1)
+
+    with pytest.raises(Busy) as busy:
+        pool.call("GET", "/waits", {}, b"", connect_timeout=1.0, read_timeout=0.1)
+    holder.join()
+
+    assert busy.value.never_sent
+    assert [head.split(b" ")[1] for head in counted.heads] == [b"/slow"]
+    # The slow call ended, and made room.
+    assert pool.call("GET", "/next", {}, b"", **TIMEOUTS).status == 200
+
+
+def test_a_streamed_answer_holds_its_place_until_it_is_read_or_closed(serve) -> None:
+    def chunked(connection: socket.socket, head: bytes) -> bool:
+        connection.sendall(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+        )
+        return True
+
+    _, url = serve(chunked)
+    pool = InstanceConnections(url, max_idle=4, max_in_flight=1)
+    quick = {"connect_timeout": 1.0, "read_timeout": 0.2}
+
+    first = pool.call("GET", "/export", {}, b"", **quick)
+    assert first.streaming is not None
+    with pytest.raises(Busy):
+        pool.call("GET", "/export", {}, b"", **quick)
+    assert b"".join(first.streaming) == b"ok"  # read to its end: room again
+
+    second = pool.call("GET", "/export", {}, b"", **quick)
+    assert second.streaming is not None
+    second.streaming.close()
+    second.streaming.close()  # a second close frees nothing more
+    third = pool.call("GET", "/export", {}, b"", **quick)
+    assert third.streaming is not None
+    with pytest.raises(Busy):
+        pool.call("GET", "/export", {}, b"", **quick)
+    third.streaming.close()
+
+
+def test_a_failed_call_makes_room_for_the_next() -> None:
+    pool = InstanceConnections(f"http://127.0.0.1:{free_port()}", max_idle=4, max_in_flight=1)
+    for _ in range(3):
+        with pytest.raises(Unreachable):
+            pool.call("GET", "/", {}, b"", connect_timeout=1.0, read_timeout=0.2)
+
+
+def test_a_busy_instance_is_a_503_to_the_client() -> None:
+    outcome, problem = transport_problem("customer_service", Busy("no room"), 10.0)
+
+    assert (outcome, problem.status) == ("timeout", 503)
+    assert "too busy" in str(problem)
