@@ -114,6 +114,9 @@ class Lease:
     """
 
     tokens: int = 0
+    #: Whether a request of this worker is counting a lease in Redis right now: the
+    #: others count themselves alone meanwhile, so at most one lease is held at once.
+    fetching: bool = False
     #: Requests left in the window once the lease was counted (its tokens excluded).
     remaining: int = 0
     reset_at: float = 0.0
@@ -132,7 +135,9 @@ class Lease:
 
     def take(self, now: float) -> bool:
         """Use one of the lease's requests, if it holds one and has not expired."""
-        if self.tokens > 0 and now < self.expires:
+        if now >= self.expires:
+            self.tokens = 0
+        if self.tokens > 0:
             self.tokens -= 1
             return True
         return False
@@ -229,20 +234,29 @@ class RateLimiter:
         lease.seen(now)
         if lease.take(now):
             return lease.state(item.amount)
-        size = lease.next_size()
+        size = 1 if lease.fetching else lease.next_size()
+        leasing = size > 1
+        if leasing:
+            lease.fetching = True
         try:
             allowed, remaining, reset_at = self._counted(item, name, key, size)
             if not allowed and size > 1:
                 # Too few left for the whole lease (other workers took some): this one alone.
-                size = 1
-                allowed, remaining, reset_at = self._counted(item, name, key, size)
+                allowed, remaining, reset_at = self._counted(item, name, key, 1)
+                size = 1 if allowed else 0
         except (StorageError, RedisError) as error:
             RATE_LIMIT_ERRORS.inc()
             logger.warning("rate limit not applied, Redis unavailable: %s", error)
             return None
-        lease.tokens = size - 1 if allowed else 0
+        finally:
+            if leasing:
+                lease.fetching = False
+        if allowed and size > 1:
+            # Added to what the lease holds: requests of this worker counted meanwhile
+            # took none of it (``take`` emptied it if it had expired).
+            lease.tokens += size - 1
+            lease.expires = now + LEASE_SECONDS
         lease.remaining, lease.reset_at = max(0, remaining), reset_at
-        lease.expires = now + LEASE_SECONDS
         state = lease.state(item.amount)
         if not allowed:
             RATE_LIMITED.labels(name).inc()

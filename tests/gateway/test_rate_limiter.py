@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -114,6 +115,30 @@ def test_a_busy_key_far_from_its_limit_is_counted_a_lease_at_a_time(redis_prefix
         - reference.get_window_stats(parse("1000000/minute"), "api", "principal:erin").remaining
     )
     assert 400 <= counted < 400 + MAX_LEASE
+
+
+def test_concurrent_requests_of_a_busy_key_waste_at_most_one_lease(redis_prefix: str) -> None:
+    # Requests of one worker arriving while a lease is being counted count themselves
+    # alone: two leases at once would each overwrite, or pile up, the other's requests.
+    limiter = RateLimiter(REDIS_URL, {"api": "1000000/minute"}, key_prefix=redis_prefix)
+    reference = SlidingWindowCounterRateLimiter(RedisStorage(REDIS_URL, key_prefix=redis_prefix))
+
+    def client() -> None:
+        for _ in range(100):
+            limiter.hit("api", "principal:judy")
+
+    clients = [threading.Thread(target=client) for _ in range(8)]
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join()
+
+    item = parse("1000000/minute")
+    counted = 1_000_000 - reference.get_window_stats(item, "api", "principal:judy").remaining
+    lease = limiter._leases["api", "principal:judy"]
+    # Counted in Redis: the 800, and what the lease still holds for the next requests
+    # (give or take a few: threads, unlike the workers' greenlets, can race on it).
+    assert abs(counted - lease.tokens - 800) <= MAX_LEASE
 
 
 def test_near_its_limit_a_key_is_refused_exactly_where_it_would_be_one_by_one(
