@@ -294,6 +294,8 @@ DEFAULT_SCANS = sql.SQL(
     " SET LOCAL max_parallel_workers_per_gather TO DEFAULT; "
 )
 ONE_SNAPSHOT = sql.SQL("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; ")
+#: The tags' condition (the request's tags as its parameter).
+HAS_TAGS = sql.SQL("tags @> %s::text[]")
 
 
 @dataclass(frozen=True)
@@ -619,7 +621,7 @@ class CustomerList:
             # order, so the page's LIMIT stops the walk as soon as the page is full.
             checked = sql.SQL(
                 "SELECT * FROM ({checked} ORDER BY {order} OFFSET 0) checked WHERE {tags}"
-            ).format(checked=checked, order=order, tags=sql.SQL("tags @> %s::text[]"))
+            ).format(checked=checked, order=order, tags=HAS_TAGS)
             beside_params.append(self._query.tag)
         statement = sql.SQL(
             "SELECT {columns} FROM customers JOIN (SELECT id, {sort} AS sort_value FROM ({checked})"
@@ -698,7 +700,7 @@ class CustomerList:
                 conditions.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
                 params.append(getattr(self._query, name))
         if tags and self._query.tag:
-            conditions.append(sql.SQL("tags @> %s::text[]"))
+            conditions.append(HAS_TAGS)
             params.append(self._query.tag)
         if not self._by_time:
             created, created_params = self._created_range()
@@ -717,7 +719,7 @@ class CustomerList:
         params: list[Any] = []
         for name in names:
             if name == "tag":
-                conditions.append(sql.SQL("tags @> %s::text[]"))
+                conditions.append(HAS_TAGS)
                 params.append(self._query.tag)
             elif name != "created":
                 conditions.append(sql.SQL("{} = %s").format(sql.Identifier(name)))

@@ -274,21 +274,17 @@ class InstanceConnections:
         request = self._head(method, target, headers, body)
         if body:
             request += body
-        slots = self._slots
-        if slots is not None and not slots.acquire(timeout=read_timeout):
+        if self._slots is not None and not self._slots.acquire(timeout=read_timeout):
             raise Busy("no call to the instance ended in time to make room for this one")
-        released = False
         try:
             exchange = self._exchange(method, request, connect_timeout, read_timeout)
-            # A streamed answer keeps its place until its body has been read or closed.
-            released = exchange.streaming is None
-            return exchange
         except BaseException:
-            released = True
+            self._release()
             raise
-        finally:
-            if slots is not None and released:
-                slots.release()
+        # A streamed answer keeps its place until its body has been read or closed.
+        if exchange.streaming is None:
+            self._release()
+        return exchange
 
     def _exchange(
         self, method: str, request: bytes, connect_timeout: float, read_timeout: float
@@ -318,7 +314,7 @@ class InstanceConnections:
         return Exchange(status, answer.headers, b"".join(answer.pieces), None)
 
     def _release(self) -> None:
-        """Make room for one more call (a streamed answer's, once it is over)."""
+        """Make room for one more call: one has ended (a streamed answer's, once read or closed)."""
         if self._slots is not None:
             self._slots.release()
 
